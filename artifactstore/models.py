@@ -1,0 +1,111 @@
+"""Plain records returned by the store. Frozen, hashable, JSON-friendly."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Artifact", "VerifyReport", "StoreStats", "ArtifactType"]
+
+from enum import Enum
+
+
+class ArtifactType(str, Enum):
+    """The seed's ten artifact types. Any other string is accepted as a type too."""
+
+    EVALUATION_RESULT = "evaluation_result"
+    EPISODE_DATA = "episode_data"
+    VIDEO = "video"
+    TRACE = "trace"
+    REPORT = "report"
+    MODEL_CHECKPOINT = "model_checkpoint"
+    CONFIGURATION = "configuration"
+    LOG = "log"
+    PLOT = "plot"
+    HEATMAP = "heatmap"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One stored artifact version.
+
+    ``sha256`` and ``size`` describe the original bytes; ``stored_size`` is
+    what the (possibly shared, deduplicated) blob occupies in the backend.
+    """
+
+    id: str
+    name: str
+    version: int
+    artifact_type: str
+    sha256: str
+    size: int
+    stored_size: int
+    codec: str
+    created_at: _dt.datetime
+    model_id: str | None = None
+    evaluation_id: str | None = None
+    suite_name: str | None = None
+    map_name: str | None = None
+    episode_id: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    blob_key: str = ""
+
+    @property
+    def ref(self) -> str:
+        """The versioned ref of this artifact, e.g. ``report.json@v2``."""
+        return f"{self.name}@v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = self.created_at.isoformat()
+        d["tags"] = list(self.tags)
+        return d
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of :meth:`ArtifactStore.verify`: lists of artifact ids."""
+
+    checked: list[str]
+    corrupt: list[str]
+    missing: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "corrupt": self.corrupt, "missing": self.missing, "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Aggregate figures computed in SQL by the catalog."""
+
+    total_artifacts: int
+    total_size_bytes: int
+    unique_blobs: int
+    unique_size_bytes: int
+    stored_size_bytes: int
+    artifacts_by_type: dict[str, int]
+    artifacts_by_model: dict[str, int]
+    bytes_by_codec: dict[str, int]
+
+    @property
+    def dedup_saved_bytes(self) -> int:
+        return self.total_size_bytes - self.unique_size_bytes
+
+    @property
+    def compression_saved_bytes(self) -> int:
+        return self.unique_size_bytes - self.stored_size_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["dedup_saved_bytes"] = self.dedup_saved_bytes
+        d["compression_saved_bytes"] = self.compression_saved_bytes
+        return d
