@@ -77,7 +77,7 @@ class PluginRegistry:
             if self.pm.get_name(plugin) == plugin_name:
                 return dist.metadata["name"], dist.version
         if plugin_name.startswith("artifactstore."):
-            from . import __version__
+            from ._version import __version__
 
             return "artifactstore", __version__
         return "(registered in code)", ""

@@ -1,0 +1,60 @@
+"""Schema creation and migrations, safe when many workers start at once.
+
+Every worker runs :func:`migrate` on connect. It takes an exclusive lock
+(``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), then
+reads the schema version, and only the first worker through actually creates
+or upgrades anything; the others find the work done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from ..errors import SchemaVersionError
+from .schema import SCHEMA_VERSION, locks, meta, metadata
+
+__all__ = ["migrate", "MIGRATIONS", "current_version"]
+
+# Arbitrary constant naming our advisory lock on PostgreSQL.
+_ADVISORY_KEY = 0x61727473746F7265  # "artstore"
+
+#: MIGRATIONS[n] upgrades a schema at version n to n + 1.
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+
+
+def current_version(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table(meta.name):
+        return 0
+    row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def _create(conn: sa.Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+    conn.execute(sa.insert(locks), [{"name": n, "counter": 0} for n in ("champion", "gc")])
+
+
+def migrate(engine: sa.Engine, begin: Callable[[], sa.Connection] | None = None) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(as_write=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+            found = current_version(conn)
+            if found > SCHEMA_VERSION:
+                raise SchemaVersionError(found, SCHEMA_VERSION)
+            if found == SCHEMA_VERSION:
+                return found
+            if found == 0:
+                _create(conn)
+            else:
+                for v in range(found, SCHEMA_VERSION):
+                    MIGRATIONS[v](conn)
+            if found == 0:
+                conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            else:
+                conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+        return found

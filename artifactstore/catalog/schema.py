@@ -1,0 +1,141 @@
+"""The catalog's SQL schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+The catalog is an index: everything in it can be rebuilt from the manifests
+and records in the backend (``reindex``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["SCHEMA_VERSION", "metadata", "artifacts", "tags", "metadata_kv", "names", "aliases",
+           "evaluations", "champions", "inflight", "locks", "meta"]
+
+#: Bump together with a new entry in ``migrations.MIGRATIONS``.
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+_S = sa.String
+
+meta = sa.Table("as_meta", metadata, sa.Column("key", _S(64), primary_key=True), sa.Column("value", sa.Text, nullable=False))
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", _S(36), primary_key=True),
+    sa.Column("name", _S(1024), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("artifact_type", _S(128), nullable=False),
+    sa.Column("sha256", _S(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored_size", sa.BigInteger, nullable=False),
+    sa.Column("codec", _S(32), nullable=False),
+    sa.Column("blob_key", _S(200), nullable=False),
+    sa.Column("created_at", sa.Float(precision=53), nullable=False),
+    sa.Column("model_id", _S(255)),
+    sa.Column("evaluation_id", _S(255)),
+    sa.Column("suite_name", _S(255)),
+    sa.Column("map_name", _S(255)),
+    sa.Column("episode_id", _S(255)),
+    sa.Column("metadata", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("codec_error", sa.Text),
+    sa.UniqueConstraint("name", "version", name="uq_artifacts_name_version"),
+)
+sa.Index("ix_artifacts_created", artifacts.c.created_at)
+sa.Index("ix_artifacts_model_created", artifacts.c.model_id, artifacts.c.created_at)
+sa.Index("ix_artifacts_type_created", artifacts.c.artifact_type, artifacts.c.created_at)
+sa.Index("ix_artifacts_eval_created", artifacts.c.evaluation_id, artifacts.c.created_at)
+sa.Index("ix_artifacts_sha", artifacts.c.sha256)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("artifact_id", _S(36), primary_key=True),
+    sa.Column("tag", _S(255), primary_key=True),
+)
+sa.Index("ix_tags_tag", tags.c.tag, tags.c.artifact_id)
+
+# Top-level metadata keys, one row each, so that metadata={"k": v} filters are
+# an indexed lookup instead of a JSON scan (630 ms -> 0.4 ms at 1M rows).
+metadata_kv = sa.Table(
+    "metadata_kv",
+    metadata,
+    sa.Column("artifact_id", _S(36), primary_key=True),
+    sa.Column("key", _S(255), primary_key=True),
+    sa.Column("value", _S(600), nullable=False),
+)
+sa.Index("ix_metadata_kv_key_value", metadata_kv.c.key, metadata_kv.c.value, metadata_kv.c.artifact_id)
+
+# Last version handed out per name; survives deletions so versions never repeat.
+names = sa.Table(
+    "names",
+    metadata,
+    sa.Column("name", _S(1024), primary_key=True),
+    sa.Column("last_version", sa.Integer, nullable=False),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("name", _S(1024), primary_key=True),
+    sa.Column("alias", _S(128), primary_key=True),
+    sa.Column("artifact_id", _S(36), nullable=False),
+    sa.Column("updated_at", sa.Float(precision=53), nullable=False),
+)
+sa.Index("ix_aliases_artifact", aliases.c.artifact_id)
+
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column("evaluation_id", _S(255), primary_key=True),
+    sa.Column("model_id", _S(255), nullable=False),
+    sa.Column("timestamp", sa.Float(precision=53), nullable=False),
+    sa.Column("global_score", sa.Float(precision=53), nullable=False),
+    sa.Column("success_rate", sa.Float(precision=53), nullable=False),
+    sa.Column("is_champion", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("champion_rank", sa.Integer),
+    sa.Column("metrics", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("artifacts", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("metadata", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("repro", sa.Text, nullable=False, server_default="{}"),
+)
+sa.Index("ix_evaluations_model_ts", evaluations.c.model_id, evaluations.c.timestamp)
+sa.Index("ix_evaluations_ts", evaluations.c.timestamp)
+
+champions = sa.Table(
+    "champions",
+    metadata,
+    sa.Column("champion_id", _S(36), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False, unique=True),
+    sa.Column("model_id", _S(255), nullable=False),
+    sa.Column("evaluation_id", _S(255)),
+    sa.Column("timestamp", sa.Float(precision=53), nullable=False),
+    sa.Column("global_score", sa.Float(precision=53), nullable=False),
+    sa.Column("success_rate", sa.Float(precision=53), nullable=False),
+    sa.Column("previous_champion", _S(36)),
+    sa.Column("previous_model_id", _S(255)),
+    sa.Column("improvement_metrics", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("metrics", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("artifacts", sa.Text, nullable=False, server_default="[]"),
+)
+sa.Index("ix_champions_model", champions.c.model_id)
+
+# A put that dedups against an existing blob records a lease here first; gc's
+# sweep re-checks it at the moment it deletes (see DESIGN, "One race needs care").
+inflight = sa.Table(
+    "inflight",
+    metadata,
+    sa.Column("token", _S(36), primary_key=True),
+    sa.Column("sha256", _S(64), nullable=False),
+    sa.Column("expires_at", sa.Float(precision=53), nullable=False),
+)
+sa.Index("ix_inflight_sha", inflight.c.sha256)
+
+# Named rows that serialise critical sections portably: an UPDATE takes a row
+# lock on PostgreSQL and the write lock on SQLite.
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", _S(64), primary_key=True),
+    sa.Column("counter", sa.BigInteger, nullable=False, server_default="0"),
+)

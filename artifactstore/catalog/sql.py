@@ -1,0 +1,544 @@
+"""SQL catalog: one code path for SQLite (embedded default) and PostgreSQL (clusters)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from ..errors import CatalogError, InvalidInputError, MissingDependencyError
+from ..models import Artifact, StoreStats
+from ..redact import redact_url
+from . import schema as S
+from .migrations import migrate
+
+__all__ = ["SQLCatalog", "canonical_json", "kv_value", "FindFilters", "ORDERINGS"]
+
+log = logging.getLogger("artifactstore.catalog")
+T = TypeVar("T")
+_IN_CHUNK = 500  # stay under SQLite's bound-parameter limit
+
+ORDERINGS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "-created_at": (S.artifacts.c.created_at.desc(), S.artifacts.c.id.desc()),
+    "created_at": (S.artifacts.c.created_at.asc(), S.artifacts.c.id.asc()),
+    "name": (S.artifacts.c.name.asc(), S.artifacts.c.version.asc()),
+    "-name": (S.artifacts.c.name.desc(), S.artifacts.c.version.desc()),
+    "size": (S.artifacts.c.size.asc(), S.artifacts.c.id.asc()),
+    "-size": (S.artifacts.c.size.desc(), S.artifacts.c.id.desc()),
+    "version": (S.artifacts.c.version.asc(), S.artifacts.c.id.asc()),
+    "-version": (S.artifacts.c.version.desc(), S.artifacts.c.id.desc()),
+}
+ORDERINGS["newest"] = ORDERINGS["-created_at"]
+ORDERINGS["oldest"] = ORDERINGS["created_at"]
+
+FindFilters = Mapping[str, Any]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def kv_value(value: Any) -> str:
+    """Indexed form of a metadata value: canonical JSON, hashed when long."""
+    text = canonical_json(value)
+    if len(text) > 500:
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return text
+
+
+def _ts(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.timestamp()
+    raise InvalidInputError(f"not a timestamp: {value!r}")
+
+
+def _dt_of(ts: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+
+
+def _retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if code in ("40001", "40P01", "55P03"):  # serialization failure, deadlock, lock not available
+        return True
+    msg = str(orig or exc).lower()
+    return "database is locked" in msg or "database table is locked" in msg or "busy" in msg
+
+
+def _sqlite_url(url: str) -> str:
+    path = url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else ""
+    if path and path != ":memory:":
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+class SQLCatalog:
+    """The artifact catalog on SQLite or PostgreSQL through SQLAlchemy Core.
+
+    ``SQLCatalog("sqlite:////path/catalog.db")`` or
+    ``SQLCatalog("postgresql://user@host/db", pool_size=5)``. Thread-safe: each
+    call takes a connection from the pool.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fsync: bool = False,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 30.0,
+        busy_timeout: float = 60.0,
+        max_retries: int = 8,
+        schema: str | None = None,
+    ) -> None:
+        self.url = redact_url(url)
+        self.max_retries = max_retries
+        self._local = threading.local()
+        if url.startswith("sqlite"):
+            self.engine = sa.create_engine(
+                _sqlite_url(url),
+                connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+            )
+            sync = "FULL" if fsync else "NORMAL"
+
+            @sa.event.listens_for(self.engine, "connect")
+            def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+                # Manage transactions ourselves so that writes can BEGIN IMMEDIATE
+                # (no lock upgrade deadlocks between processes).
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute(f"PRAGMA synchronous={sync}")
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+                cur.close()
+
+            @sa.event.listens_for(self.engine, "begin")
+            def _on_begin(conn: sa.Connection) -> None:
+                write = conn.get_execution_options().get("as_write")
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        elif url.startswith(("postgresql", "postgres")):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError as exc:
+                raise MissingDependencyError("psycopg", "postgres", "a PostgreSQL catalog") from exc
+            u = sa.engine.make_url(url.replace("postgres://", "postgresql://", 1))
+            u = u.set(drivername="postgresql+psycopg")
+            kwargs: dict[str, Any] = {}
+            if schema:
+                kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+            self.engine = sa.create_engine(
+                u, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
+                pool_pre_ping=True, **kwargs,
+            )
+        else:
+            raise InvalidInputError(f"unsupported catalog URL {self.url!r}")
+        self.dialect = self.engine.dialect.name
+        try:
+            self.schema_version_found = migrate(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise CatalogError(f"cannot open catalog {self.url}: {exc.__class__.__name__}: {_short(exc)}") from exc
+
+    def __repr__(self) -> str:
+        return f"SQLCatalog({self.url!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- transactions --------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as lite_insert
+
+        return lite_insert(table)
+
+    def write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction, retrying on lock/serialization conflicts.
+
+        ``fn`` may run more than once; side effects it performs before the
+        commit (manifest appends) must be idempotent by id.
+        """
+        delay = 0.005
+        for attempt in range(self.max_retries + 1):
+            try:
+                with self.engine.connect() as conn:
+                    conn = conn.execution_options(as_write=True)
+                    with conn.begin():
+                        return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt < self.max_retries and _retryable(exc):
+                    log.info("catalog transaction conflict (%s), retry %d", _short(exc), attempt + 1)
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise CatalogError(f"catalog write failed on {self.url}: {_short(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[sa.Connection], T]) -> T:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                return fn(conn)
+        except sa.exc.DBAPIError as exc:
+            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}") from exc
+
+    # --- artifacts -----------------------------------------------------------------------
+
+    def insert_artifacts(
+        self,
+        rows: Sequence[dict[str, Any]],
+        before_commit: Callable[[list[Artifact]], None] | None = None,
+    ) -> list[Artifact]:
+        """Assign versions, insert ``rows`` (dicts of artifact fields without ``version``),
+        call ``before_commit`` with the finished records, then commit — all atomically."""
+
+        def txn(conn: sa.Connection) -> list[Artifact]:
+            counts: dict[str, int] = {}
+            for r in rows:
+                counts[r["name"]] = counts.get(r["name"], 0) + 1
+            last: dict[str, int] = {}
+            for name in sorted(counts):  # fixed order: no deadlocks between batches
+                k = counts[name]
+                stmt = self._insert(S.names).values(name=name, last_version=k)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[S.names.c.name], set_={"last_version": S.names.c.last_version + k}
+                ).returning(S.names.c.last_version)
+                last[name] = int(conn.execute(stmt).scalar_one())
+            next_v = {n: last[n] - counts[n] + 1 for n in counts}
+            out: list[Artifact] = []
+            art_rows, tag_rows, kv_rows = [], [], []
+            for r in rows:
+                v = next_v[r["name"]]
+                next_v[r["name"]] = v + 1
+                a = _artifact_from_fields({**r, "version": v})
+                out.append(a)
+                art_rows.append(_row_of(a, r.get("codec_error")))
+                tag_rows += [{"artifact_id": a.id, "tag": t} for t in a.tags]
+                kv_rows += [{"artifact_id": a.id, "key": k, "value": kv_value(val)} for k, val in a.metadata.items()]
+            conn.execute(sa.insert(S.artifacts), art_rows)
+            if tag_rows:
+                conn.execute(sa.insert(S.tags), tag_rows)
+            if kv_rows:
+                conn.execute(sa.insert(S.metadata_kv), kv_rows)
+            if before_commit is not None:
+                before_commit(out)
+            return out
+
+        return self.write(txn)
+
+    def get(self, artifact_id: str) -> Artifact | None:
+        def q(conn: sa.Connection) -> Artifact | None:
+            row = conn.execute(sa.select(S.artifacts).where(S.artifacts.c.id == artifact_id)).mappings().first()
+            return self._hydrate(conn, [row])[0] if row else None
+
+        return self.read(q)
+
+    def get_version(self, name: str, version: int | None) -> Artifact | None:
+        def q(conn: sa.Connection) -> Artifact | None:
+            sel = sa.select(S.artifacts).where(S.artifacts.c.name == name)
+            sel = sel.where(S.artifacts.c.version == version) if version else sel.order_by(S.artifacts.c.version.desc())
+            row = conn.execute(sel.limit(1)).mappings().first()
+            return self._hydrate(conn, [row])[0] if row else None
+
+        return self.read(q)
+
+    def get_alias(self, name: str, alias: str) -> Artifact | None:
+        def q(conn: sa.Connection) -> Artifact | None:
+            sel = (
+                sa.select(S.artifacts)
+                .join(S.aliases, S.aliases.c.artifact_id == S.artifacts.c.id)
+                .where(S.aliases.c.name == name, S.aliases.c.alias == alias)
+            )
+            row = conn.execute(sel).mappings().first()
+            return self._hydrate(conn, [row])[0] if row else None
+
+        return self.read(q)
+
+    def _hydrate(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[Artifact]:
+        ids = [r["id"] for r in rows]
+        tag_map: dict[str, list[str]] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            for aid, tag in conn.execute(
+                sa.select(S.tags.c.artifact_id, S.tags.c.tag).where(S.tags.c.artifact_id.in_(chunk))
+            ):
+                tag_map.setdefault(aid, []).append(tag)
+        return [
+            Artifact(
+                id=r["id"], name=r["name"], version=r["version"], artifact_type=r["artifact_type"],
+                sha256=r["sha256"], size=r["size"], stored_size=r["stored_size"], codec=r["codec"],
+                created_at=_dt_of(r["created_at"]), model_id=r["model_id"], evaluation_id=r["evaluation_id"],
+                suite_name=r["suite_name"], map_name=r["map_name"], episode_id=r["episode_id"],
+                tags=tuple(sorted(tag_map.get(r["id"], ()))), metadata=json.loads(r["metadata"]),
+                blob_key=r["blob_key"],
+            )
+            for r in rows
+        ]
+
+    def _where(self, f: FindFilters) -> list[sa.ColumnElement[bool]]:
+        a = S.artifacts.c
+        conds: list[sa.ColumnElement[bool]] = []
+        for col in ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "name", "sha256"):
+            v = f.get(col)
+            if v is None:
+                continue
+            if isinstance(v, (list, tuple, set, frozenset)):
+                conds.append(a[col].in_([str(x) for x in v]))
+            else:
+                conds.append(a[col] == str(v))
+        if f.get("name_prefix"):
+            prefix = str(f["name_prefix"])
+            conds.append(a.name.startswith(prefix, autoescape=True))
+        if f.get("created_after") is not None:
+            conds.append(a.created_at > _ts(f["created_after"]))
+        if f.get("created_before") is not None:
+            conds.append(a.created_at < _ts(f["created_before"]))
+        if f.get("id_after") is not None:
+            conds.append(a.id > str(f["id_after"]))
+        tags = f.get("tags")
+        if tags:
+            tag_list = [tags] if isinstance(tags, str) else list(tags)
+            mode = f.get("tags_mode", "any")
+            if mode == "any":
+                conds.append(
+                    sa.exists().where(S.tags.c.artifact_id == a.id, S.tags.c.tag.in_(tag_list))
+                )
+            elif mode == "all":
+                for t in dict.fromkeys(tag_list):
+                    conds.append(sa.exists().where(S.tags.c.artifact_id == a.id, S.tags.c.tag == t))
+            else:
+                raise InvalidInputError(f"tags_mode must be 'any' or 'all', not {mode!r}")
+        md = f.get("metadata")
+        if md:
+            if not isinstance(md, Mapping):
+                raise InvalidInputError("metadata filter must be a mapping of key -> value")
+            for k, v in md.items():
+                conds.append(
+                    sa.exists().where(
+                        S.metadata_kv.c.artifact_id == a.id,
+                        S.metadata_kv.c.key == str(k),
+                        S.metadata_kv.c.value == kv_value(v),
+                    )
+                )
+        return conds
+
+    def find(self, filters: FindFilters, *, order_by: str = "-created_at", limit: int | None = None,
+             offset: int = 0) -> list[Artifact]:
+        if order_by not in ORDERINGS:
+            raise InvalidInputError(f"order_by must be one of {sorted(ORDERINGS)}, not {order_by!r}")
+        if limit is not None and limit < 0 or offset < 0:
+            raise InvalidInputError("limit and offset must not be negative")
+        sel = sa.select(S.artifacts).where(*self._where(filters)).order_by(*ORDERINGS[order_by])
+        if limit is not None:
+            sel = sel.limit(limit)
+        if offset:
+            sel = sel.offset(offset)
+
+        def q(conn: sa.Connection) -> list[Artifact]:
+            return self._hydrate(conn, list(conn.execute(sel).mappings()))
+
+        return self.read(q)
+
+    def count(self, filters: FindFilters) -> int:
+        sel = sa.select(sa.func.count()).select_from(S.artifacts).where(*self._where(filters))
+        return int(self.read(lambda c: c.execute(sel).scalar_one()))
+
+    def iter_all(self, batch: int = 1000, filters: FindFilters | None = None) -> Iterator[Artifact]:
+        """Every artifact, in id order, fetched in pages (keyset pagination)."""
+        last = ""
+        while True:
+            page = self.find({**(filters or {}), "id_after": last}, order_by="created_at", limit=batch)
+            page.sort(key=lambda x: x.id)
+            if not page:
+                return
+            yield from page
+            last = page[-1].id
+
+    def blob_of(self, sha256: str) -> tuple[str, str, int] | None:
+        """(blob_key, codec, stored_size) of a live blob holding these bytes, if any."""
+        sel = (
+            sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
+            .where(S.artifacts.c.sha256 == sha256)
+            .limit(1)
+        )
+        row = self.read(lambda c: c.execute(sel).first())
+        return (row[0], row[1], int(row[2])) if row else None
+
+    def blob_refcount(self, blob_key: str, conn: sa.Connection | None = None) -> int:
+        sel = sa.select(sa.func.count()).select_from(S.artifacts).where(S.artifacts.c.blob_key == blob_key)
+        if conn is not None:
+            return int(conn.execute(sel).scalar_one())
+        return int(self.read(lambda c: c.execute(sel).scalar_one()))
+
+    def referenced_blob_keys(self) -> set[str]:
+        sel = sa.select(S.artifacts.c.blob_key).distinct()
+        return set(self.read(lambda c: [r[0] for r in c.execute(sel)]))
+
+    def delete_artifacts(
+        self, ids: Sequence[str], before_commit: Callable[[list[Artifact]], None] | None = None
+    ) -> list[Artifact]:
+        def txn(conn: sa.Connection) -> list[Artifact]:
+            found: list[Artifact] = []
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = list(ids[i : i + _IN_CHUNK])
+                rows = list(conn.execute(sa.select(S.artifacts).where(S.artifacts.c.id.in_(chunk))).mappings())
+                found += self._hydrate(conn, rows)
+                for t in (S.tags, S.metadata_kv, S.aliases):
+                    conn.execute(sa.delete(t).where(t.c.artifact_id.in_(chunk)))
+                conn.execute(sa.delete(S.artifacts).where(S.artifacts.c.id.in_(chunk)))
+            if before_commit is not None and found:
+                before_commit(found)
+            return found
+
+        return self.write(txn)
+
+    # --- aliases -------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, artifact_id: str, before_commit: Callable[[], None] | None = None,
+                  conn: sa.Connection | None = None) -> None:
+        def txn(c: sa.Connection) -> None:
+            stmt = self._insert(S.aliases).values(name=name, alias=alias, artifact_id=artifact_id, updated_at=time.time())
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[S.aliases.c.name, S.aliases.c.alias],
+                set_={"artifact_id": artifact_id, "updated_at": time.time()},
+            )
+            c.execute(stmt)
+            if before_commit is not None:
+                before_commit()
+
+        if conn is not None:
+            txn(conn)
+        else:
+            self.write(txn)
+
+    def aliases_of(self, artifact_id: str) -> list[str]:
+        sel = sa.select(S.aliases.c.alias).where(S.aliases.c.artifact_id == artifact_id).order_by(S.aliases.c.alias)
+        return self.read(lambda c: [r[0] for r in c.execute(sel)])
+
+    # --- statistics ----------------------------------------------------------------------
+
+    def stats(self, filters: FindFilters | None = None) -> StoreStats:
+        a = S.artifacts.c
+        where = self._where(filters or {})
+
+        def q(conn: sa.Connection) -> StoreStats:
+            n, total = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(a.size), 0)).where(*where)
+            ).one()
+            blobs = (
+                sa.select(a.blob_key, sa.func.max(a.size).label("size"), sa.func.max(a.stored_size).label("stored"),
+                          sa.func.max(a.codec).label("codec"))
+                .where(*where).group_by(a.blob_key).subquery()
+            )
+            nb, usize, stored = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0),
+                          sa.func.coalesce(sa.func.sum(blobs.c.stored), 0))
+            ).one()
+            by_codec = dict(conn.execute(sa.select(blobs.c.codec, sa.func.sum(blobs.c.stored)).group_by(blobs.c.codec)).all())
+            by_type = dict(conn.execute(sa.select(a.artifact_type, sa.func.count()).where(*where).group_by(a.artifact_type)).all())
+            by_model = dict(
+                conn.execute(
+                    sa.select(sa.func.coalesce(a.model_id, ""), sa.func.count()).where(*where)
+                    .group_by(sa.func.coalesce(a.model_id, ""))
+                ).all()
+            )
+            return StoreStats(
+                total_artifacts=int(n), total_size_bytes=int(total), unique_blobs=int(nb),
+                unique_size_bytes=int(usize), stored_size_bytes=int(stored),
+                artifacts_by_type={str(k): int(v) for k, v in by_type.items()},
+                artifacts_by_model={str(k): int(v) for k, v in by_model.items() if k},
+                bytes_by_codec={str(k): int(v) for k, v in by_codec.items()},
+            )
+
+        return self.read(q)
+
+    # --- reindex -------------------------------------------------------------------------
+
+    def replace_all(
+        self,
+        artifacts: Iterable[Artifact],
+        aliases: Iterable[tuple[str, str, str, float]],
+        last_versions: Mapping[str, int],
+        extra: Callable[[sa.Connection], None] | None = None,
+    ) -> None:
+        """Replace the catalog's content in one transaction (reindex)."""
+
+        def txn(conn: sa.Connection) -> None:
+            for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions, S.inflight):
+                conn.execute(sa.delete(t))
+            batch: list[Artifact] = []
+            for art in artifacts:
+                batch.append(art)
+                if len(batch) >= 2000:
+                    self._bulk(conn, batch)
+                    batch = []
+            self._bulk(conn, batch)
+            if last_versions:
+                conn.execute(sa.insert(S.names), [{"name": n, "last_version": v} for n, v in last_versions.items()])
+            al = [{"name": n, "alias": al, "artifact_id": i, "updated_at": ts} for n, al, i, ts in aliases]
+            if al:
+                conn.execute(sa.insert(S.aliases), al)
+            if extra is not None:
+                extra(conn)
+
+        self.write(txn)
+
+    def _bulk(self, conn: sa.Connection, arts: list[Artifact]) -> None:
+        if not arts:
+            return
+        conn.execute(sa.insert(S.artifacts), [_row_of(a, None) for a in arts])
+        tags = [{"artifact_id": a.id, "tag": t} for a in arts for t in a.tags]
+        if tags:
+            conn.execute(sa.insert(S.tags), tags)
+        kvs = [{"artifact_id": a.id, "key": k, "value": kv_value(v)} for a in arts for k, v in a.metadata.items()]
+        if kvs:
+            conn.execute(sa.insert(S.metadata_kv), kvs)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return redact_url(text[0]) if text else exc.__class__.__name__
+
+
+def _artifact_from_fields(f: Mapping[str, Any]) -> Artifact:
+    created = f["created_at"]
+    return Artifact(
+        id=f["id"], name=f["name"], version=int(f["version"]), artifact_type=str(f["artifact_type"]),
+        sha256=f["sha256"], size=int(f["size"]), stored_size=int(f["stored_size"]), codec=f["codec"],
+        created_at=created if isinstance(created, _dt.datetime) else _dt_of(_ts(created)),
+        model_id=f.get("model_id"), evaluation_id=f.get("evaluation_id"), suite_name=f.get("suite_name"),
+        map_name=f.get("map_name"), episode_id=f.get("episode_id"), tags=tuple(sorted(set(f.get("tags") or ()))),
+        metadata=dict(f.get("metadata") or {}), blob_key=f["blob_key"],
+    )
+
+
+def _row_of(a: Artifact, codec_error: str | None) -> dict[str, Any]:
+    return {
+        "id": a.id, "name": a.name, "version": a.version, "artifact_type": a.artifact_type, "sha256": a.sha256,
+        "size": a.size, "stored_size": a.stored_size, "codec": a.codec, "blob_key": a.blob_key,
+        "created_at": a.created_at.timestamp(), "model_id": a.model_id, "evaluation_id": a.evaluation_id,
+        "suite_name": a.suite_name, "map_name": a.map_name, "episode_id": a.episode_id,
+        "metadata": canonical_json(a.metadata), "codec_error": codec_error,
+    }

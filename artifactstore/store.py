@@ -1,0 +1,810 @@
+"""ArtifactStore: the one place that orchestrates every write and read.
+
+A put streams the source once while hashing (in a second thread) and encoding
+into a staged object, publishes the blob under its content address, then
+writes the manifest and the catalog row in one catalog transaction. A crash at
+any point leaves no visible half-artifact, only an orphan gc removes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from .backends.base import Backend, BlobWriter
+from .catalog.sql import SQLCatalog, _artifact_from_fields
+from .codecs.base import Codec
+from .errors import (
+    ArtifactNotFoundError,
+    BackendError,
+    BlobMissingError,
+    IntegrityError,
+    InvalidInputError,
+    InvalidMetadataError,
+    SourceNotFoundError,
+    UnknownCodecError,
+    UnknownSchemeError,
+)
+from .ids import new_id
+from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
+from .models import Artifact, StoreStats, VerifyReport
+from .plugins import PluginRegistry, default_registry
+from .refs import parse_ref, validate_alias, validate_name
+from .streams import CHUNK, VerifyingReader, pump
+
+__all__ = ["ArtifactStore", "open_store", "Source"]
+
+log = logging.getLogger("artifactstore")
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+SAMPLE = 64 << 10
+STORE_FORMAT = 1
+_FIELDS = ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id")
+
+
+class _WriterGuard:
+    """Wraps a BlobWriter to tell backend failures apart from codec failures."""
+
+    def __init__(self, inner: BlobWriter) -> None:
+        self.inner = inner
+        self.failed: BaseException | None = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        try:
+            return self.inner.write(data)
+        except BaseException as exc:
+            self.failed = exc
+            raise
+
+
+@dataclass
+class _Src:
+    """An opened source: a readable file object, its size if known, and how to reopen it."""
+
+    f: IO[bytes]
+    size: int | None
+    default_name: str | None
+    reopen: Callable[[], IO[bytes]] | None
+    close: bool
+
+
+def _open_source(source: Any) -> _Src:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise SourceNotFoundError(str(source)) from None
+        if not path.is_file():
+            raise SourceNotFoundError(f"{source} (not a regular file)")
+        return _Src(open(path, "rb"), st.st_size, path.name, lambda: open(path, "rb"), True)  # noqa: SIM115
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return _Src(io.BytesIO(data), len(data), None, lambda: io.BytesIO(data), True)
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        default = Path(name).name if isinstance(name, str) and name else None
+        size: int | None = None
+        reopen = None
+        try:
+            if source.seekable():
+                start = source.tell()
+                size = source.seek(0, io.SEEK_END) - start
+                source.seek(start)
+
+                def reopen() -> IO[bytes]:
+                    source.seek(start)
+                    return source  # type: ignore[no-any-return]
+        except (AttributeError, OSError, ValueError):
+            size, reopen = None, None
+        return _Src(source, size, default, reopen, False)
+    raise InvalidInputError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidMetadataError(f"expected a mapping, got {type(metadata).__name__}")
+    for k in metadata:
+        if not isinstance(k, str):
+            raise InvalidMetadataError(f"keys must be strings, got {k!r}")
+        if len(k) > 255:
+            raise InvalidMetadataError(f"key longer than 255 characters: {k[:40]!r}...")
+    try:
+        text = json.dumps(metadata, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadataError(f"not JSON-serialisable: {exc}") from None
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def _check_tags(tags: Any) -> tuple[str, ...]:
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for t in tags:
+        if not isinstance(t, str) or not t.strip() or len(t) > 255 or any(ord(c) < 32 for c in t):
+            raise InvalidInputError(f"invalid tag {t!r}: tags are non-empty strings of at most 255 characters")
+        out.append(t.strip())
+    return tuple(sorted(set(out)))
+
+
+def _check_field(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be a string, not {type(value).__name__}")
+    text = str(value)
+    if len(text) > 255 or any(ord(c) < 32 for c in text):
+        raise InvalidInputError(f"invalid {name} {text[:40]!r}: at most 255 printable characters")
+    return text
+
+
+def _type_of(artifact_type: Any) -> str:
+    value = getattr(artifact_type, "value", artifact_type)
+    if not isinstance(value, str) or not value or len(value) > 128:
+        raise InvalidInputError(f"artifact_type must be a non-empty string or ArtifactType, got {artifact_type!r}")
+    return value
+
+
+class ArtifactStore:
+    """A store of versioned, content-addressed artifacts. Create it with :func:`artifactstore.open`.
+
+    Thread-safe: one store object may be shared by many threads. Use it as a
+    context manager (or call :meth:`close`) to release connections.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        catalog: SQLCatalog,
+        registry: PluginRegistry,
+        *,
+        default_codec: str = "auto",
+        workers: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.catalog = catalog
+        self.registry = registry
+        self.default_codec = default_codec
+        self.manifests = Journal(backend, MANIFESTS)
+        self.records = Journal(backend, RECORDS)
+        self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="artifactstore-hash")
+        self._workers = workers or (8 if backend.is_remote else 2)
+        self._codecs: dict[str, Codec] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        if default_codec != "auto":
+            self._codec(default_codec)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> ArtifactStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._hash_pool.shutdown(wait=True)
+        self.catalog.close()
+        self.backend.close()
+
+    def __repr__(self) -> str:
+        return f"<ArtifactStore {self.backend.url} catalog={self.catalog.url}>"
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    # --- plugins -------------------------------------------------------------------------
+
+    def _codec(self, name: str) -> Codec:
+        with self._lock:
+            c = self._codecs.get(name)
+        if c is not None:
+            return c
+        reg = self.registry.get("codec", name)
+        if reg is None:
+            raise UnknownCodecError(name, [*self.registry.names("codec"), "auto"])
+        codec = reg.factory()
+        with self._lock:
+            self._codecs[name] = codec
+        return codec
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _store_blob(
+        self, src: _Src, codec_name: str, member_name: str, progress: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
+        """Stream one source into a blob; return its blob fields (sha256, size, codec...)."""
+        sample = src.f.read(SAMPLE)
+        if codec_name == "auto":
+            from .codecs.detect import choose_auto_codec
+
+            codec_name = choose_auto_codec(sample, member_name)
+        codec = self._codec(codec_name)
+        spool: IO[bytes] | None = None
+        try:
+            if codec_name != "none" and (src.reopen is None or (codec.needs_size and src.size is None)):
+                # A stream we cannot re-read: spool it to a local temp file first so that a
+                # codec failure can fall back to storing raw (and tar can learn the size).
+                spool = tempfile.TemporaryFile(prefix="artifactstore-spool-")  # noqa: SIM115
+                spool.write(sample)
+                shutil.copyfileobj(src.f, spool, CHUNK)
+                size = spool.tell()
+                spool.seek(0)
+                sample = spool.read(SAMPLE)
+                keep = spool
+                src = _Src(spool, size, src.default_name, lambda: (keep.seek(0), keep)[1], False)
+            try:
+                return self._encode(src, sample, codec, member_name, progress)
+            except _CodecFailure as failure:
+                if src.reopen is None:
+                    raise failure.exc from None
+                log.warning("codec %s failed (%s); storing %s uncompressed", codec.name, failure.exc, member_name)
+                src = _Src(src.reopen(), src.size, src.default_name, None, False)
+                fields = self._encode(src, src.f.read(SAMPLE), self._codec("none"), member_name, progress)
+                fields["codec_error"] = f"{codec.name}: {type(failure.exc).__name__}: {failure.exc}"
+                return fields
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def _encode(
+        self, src: _Src, sample: bytes, codec: Codec, member_name: str, progress: Callable[[int], None] | None
+    ) -> dict[str, Any]:
+        writer = self.backend.writer()
+        guard = _WriterGuard(writer)
+        try:
+            try:
+                enc = codec.encoder(guard, size=src.size, member_name=member_name)
+
+                def write(chunk: bytes) -> None:
+                    try:
+                        enc.write(chunk)
+                    except BaseException as exc:
+                        if guard.failed is not None:
+                            raise
+                        raise _CodecFailure(exc) from exc
+
+                sha, size = pump(src.f.read, write, self._hash_pool, first=sample, progress=progress)
+                try:
+                    enc.finish()
+                except BaseException as exc:
+                    if guard.failed is not None:
+                        raise
+                    raise _CodecFailure(exc) from exc
+            except _CodecFailure:
+                raise
+            except (OSError, BackendError) as exc:
+                if guard.failed is not None:
+                    raise BackendError(
+                        f"writing to {self.backend.url} failed: {type(exc).__name__}: {exc}", url=self.backend.url
+                    ) from exc
+                raise
+            if src.size is not None and size != src.size and src.close:
+                raise InvalidInputError(f"source changed while it was read ({src.size} -> {size} bytes)")
+            stored = writer.bytes_written
+            key = blob_key(sha, codec.suffix)
+            existing = self.catalog.blob_of(sha)
+            if existing is not None:
+                writer.abort()
+                key, codec_name, stored = existing
+                return {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key, "stored_size": stored}
+            if self.backend.exists(key):
+                writer.abort()
+                stored = self.backend.info(key).size
+            else:
+                writer.commit(key)
+            return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored}
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _prepare(self, source: Any, kw: Mapping[str, Any]) -> tuple[_Src, dict[str, Any], str]:
+        unknown = set(kw) - {"name", "artifact_type", "tags", "metadata", "codec", *_FIELDS}
+        if unknown:
+            raise InvalidInputError(f"unknown put() argument(s): {', '.join(sorted(unknown))}")
+        if "artifact_type" not in kw:
+            raise InvalidInputError("artifact_type is required")
+        fields: dict[str, Any] = {"artifact_type": _type_of(kw["artifact_type"])}
+        for f in _FIELDS:
+            fields[f] = _check_field(f, kw.get(f))
+        fields["tags"] = _check_tags(kw.get("tags"))
+        fields["metadata"] = _check_metadata(kw.get("metadata"))
+        codec = kw.get("codec") or self.default_codec
+        if codec != "auto":
+            self._codec(codec)
+        name = kw.get("name")
+        if name is not None:
+            validate_name(name)
+        src = _open_source(source)
+        fields["id"] = new_id()
+        if name is None:
+            name = src.default_name or fields["id"]
+            try:
+                validate_name(name)
+            except InvalidInputError:
+                if src.close:
+                    src.f.close()
+                raise
+        fields["name"] = name
+        return src, fields, codec
+
+    def _commit(self, rows: list[dict[str, Any]]) -> list[Artifact]:
+        def write_manifest(arts: list[Artifact]) -> None:
+            entries = []
+            for a, r in zip(arts, rows, strict=True):
+                e = {"kind": "artifact", **a.to_dict()}
+                if r.get("codec_error"):
+                    e["codec_error"] = r["codec_error"]
+                entries.append(e)
+            self.manifests.append(entries)
+
+        arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
+        for a in arts:
+            self.registry.hook.artifactstore_artifact_stored(store=self, artifact=a)
+        return arts
+
+    def put(
+        self,
+        source: Source,
+        *,
+        artifact_type: Any,
+        name: str | None = None,
+        model_id: str | None = None,
+        evaluation_id: str | None = None,
+        suite_name: str | None = None,
+        map_name: str | None = None,
+        episode_id: str | None = None,
+        tags: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        codec: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Artifact:
+        """Store ``source`` (a path, bytes or a binary file object) as a new artifact version.
+
+        ``name`` defaults to the file's base name (or the new id for bytes).
+        ``codec="auto"`` compresses with zstd unless the data does not compress.
+        Raises a typed error (and stores nothing) on invalid input.
+        """
+        kw = {
+            "artifact_type": artifact_type, "name": name, "model_id": model_id, "evaluation_id": evaluation_id,
+            "suite_name": suite_name, "map_name": map_name, "episode_id": episode_id, "tags": tags,
+            "metadata": metadata, "codec": codec,
+        }
+        src, fields, codec_name = self._prepare(source, kw)
+        try:
+            blob = self._store_blob(src, codec_name, fields["name"].rsplit("/", 1)[-1], progress)
+        finally:
+            if src.close:
+                src.f.close()
+        fields.update(blob)
+        fields["created_at"] = time.time()
+        return self._commit([fields])[0]
+
+    def put_many(self, items: Iterable[Mapping[str, Any]], *, workers: int | None = None) -> list[Artifact]:
+        """Store a batch: each item is a mapping with ``source`` and the keyword arguments of :meth:`put`.
+
+        Blobs are written concurrently; the batch shares one manifest segment
+        and one catalog transaction, so either every artifact becomes visible
+        or none does. Input is validated before anything is written.
+        """
+        prepared: list[tuple[_Src, dict[str, Any], str]] = []
+        try:
+            for item in items:
+                if not isinstance(item, Mapping) or "source" not in item:
+                    raise InvalidInputError("each put_many item must be a mapping with a 'source' key")
+                kw = {k: v for k, v in item.items() if k != "source"}
+                prepared.append(self._prepare(item["source"], kw))
+        except BaseException:
+            for src, _, _ in prepared:
+                if src.close:
+                    src.f.close()
+            raise
+
+        def one(p: tuple[_Src, dict[str, Any], str]) -> dict[str, Any]:
+            src, fields, codec_name = p
+            try:
+                fields.update(self._store_blob(src, codec_name, fields["name"].rsplit("/", 1)[-1]))
+            finally:
+                if src.close:
+                    src.f.close()
+            fields["created_at"] = time.time()
+            return fields
+
+        n = workers or self._workers
+        if n <= 1 or len(prepared) <= 1:
+            rows = [one(p) for p in prepared]
+        else:
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="artifactstore-put") as pool:
+                rows = list(pool.map(one, prepared))
+        if not rows:
+            return []
+        return self._commit(rows)
+
+    # --- resolving -----------------------------------------------------------------------
+
+    def resolve(self, ref: str | Artifact) -> Artifact:
+        """The artifact an id or ref names; :class:`ArtifactNotFoundError` if none."""
+        if isinstance(ref, Artifact):
+            ref = ref.id
+        r = parse_ref(ref)
+        if r.artifact_id:
+            art = self.catalog.get(r.artifact_id)
+        elif r.alias:
+            assert r.name is not None
+            art = self.catalog.get_alias(r.name, r.alias)
+        else:
+            assert r.name is not None
+            art = self.catalog.get_version(r.name, r.version)
+        if art is None:
+            raise ArtifactNotFoundError(ref)
+        return art
+
+    def get_artifact(self, ref: str) -> Artifact:
+        return self.resolve(ref)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _open_decoded(self, art: Artifact) -> tuple[BinaryIO, tuple[Any, ...]]:
+        codec = self._codec(art.codec)
+        try:
+            raw = self.backend.open_read(art.blob_key)
+        except FileNotFoundError:
+            raise BlobMissingError(art.id, art.blob_key) from None
+        try:
+            return codec.decoder(raw), (raw,)
+        except BaseException:
+            raw.close()
+            raise
+
+    def open(self, ref: str | Artifact) -> BinaryIO:
+        """A binary stream of the artifact's bytes, verified against its SHA-256 as it is read.
+
+        The read that reaches the end raises :class:`IntegrityError` on a mismatch.
+        """
+        art = self.resolve(ref)
+        dec, closers = self._open_decoded(art)
+        reader = VerifyingReader(dec, art.sha256, art.size, art.id, closers)
+        return io.BufferedReader(reader, CHUNK)  # type: ignore[return-value]
+
+    def read_bytes(self, ref: str | Artifact) -> bytes:
+        """The whole artifact in memory, verified. Prefer :meth:`get` or :meth:`open` for large ones."""
+        with self.open(ref) as f:
+            return f.read()
+
+    def get(self, ref: str | Artifact, dest: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> Path:
+        """Write the artifact to ``dest`` (a file path, or an existing folder that receives
+        the artifact's base name), verified; ``dest`` is replaced atomically."""
+        art = self.resolve(ref)
+        out = Path(dest)
+        if out.is_dir():
+            out = out / art.name.rsplit("/", 1)[-1]
+        if not out.parent.is_dir():
+            raise InvalidInputError(f"destination folder does not exist: {out.parent}")
+        tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
+        dec, closers = self._open_decoded(art)
+        try:
+            with open(tmp, "wb") as f:
+                sha, size = pump(dec.read, f.write, self._hash_pool, progress=progress)
+            if sha != art.sha256 or size != art.size:
+                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
+            os.replace(tmp, out)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        finally:
+            dec.close()
+            for c in closers:
+                c.close()
+        return out
+
+    # --- querying ------------------------------------------------------------------------
+
+    def find(
+        self,
+        *,
+        artifact_type: Any = None,
+        model_id: str | None = None,
+        evaluation_id: str | None = None,
+        suite_name: str | None = None,
+        map_name: str | None = None,
+        episode_id: str | None = None,
+        tags: Iterable[str] | str | None = None,
+        tags_mode: str = "any",
+        metadata: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        name_prefix: str | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        order_by: str = "-created_at",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Artifact]:
+        """Artifacts matching every given filter, newest first unless ``order_by`` says otherwise.
+
+        ``tags`` matches any (``tags_mode="any"``) or all of the tags; ``metadata``
+        matches each given top-level key exactly. ``order_by`` is one of
+        ``-created_at`` (default), ``created_at``, ``name``, ``-name``, ``size``,
+        ``-size``, ``version``, ``-version``.
+        """
+        filters = self._filters(locals())
+        return self.catalog.find(filters, order_by=order_by, limit=limit, offset=offset)
+
+    def count(self, **filters: Any) -> int:
+        """Number of artifacts matching the same filters as :meth:`find`."""
+        allowed = {"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
+                   "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"}
+        bad = set(filters) - allowed
+        if bad:
+            raise InvalidInputError(f"unknown filter(s): {', '.join(sorted(bad))}")
+        return self.catalog.count(self._filters(filters))
+
+    @staticmethod
+    def _filters(values: Mapping[str, Any]) -> dict[str, Any]:
+        f = {k: v for k, v in values.items() if k not in ("self", "order_by", "limit", "offset") and v is not None}
+        if "artifact_type" in f:
+            at = f["artifact_type"]
+            f["artifact_type"] = [_type_of(x) for x in at] if isinstance(at, (list, tuple, set)) else _type_of(at)
+        return f
+
+    def versions(self, name: str) -> list[Artifact]:
+        """Every stored version of ``name``, oldest first."""
+        validate_name(name)
+        return self.catalog.find({"name": name}, order_by="version")
+
+    def stats(self) -> StoreStats:
+        return self.catalog.stats()
+
+    # --- changing ------------------------------------------------------------------------
+
+    def set_alias(self, ref: str | Artifact, alias: str) -> Artifact:
+        """Point ``<name>:<alias>`` at the artifact ``ref`` names (moving it if it existed)."""
+        validate_alias(alias)
+        art = self.resolve(ref)
+
+        def record() -> None:
+            self.records.append([{"kind": "alias", "name": art.name, "alias": alias, "artifact_id": art.id,
+                                  "at": time.time()}])
+
+        self.catalog.set_alias(art.name, alias, art.id, before_commit=record)
+        return art
+
+    def aliases(self, ref: str | Artifact) -> list[str]:
+        return self.catalog.aliases_of(self.resolve(ref).id)
+
+    def delete(self, ref: str | Artifact) -> Artifact:
+        """Remove an artifact version from the store. Its blob is freed by gc once unreferenced."""
+        art = self.resolve(ref)
+        deleted = self.delete_many([art.id])
+        if not deleted:
+            raise ArtifactNotFoundError(art.id)
+        return deleted[0]
+
+    def delete_many(self, ids: Sequence[str], reason: str = "delete") -> list[Artifact]:
+        def record(arts: list[Artifact]) -> None:
+            now = time.time()
+            self.records.append([{"kind": "delete", "artifact_id": a.id, "at": now, "reason": reason} for a in arts])
+
+        gone = self.catalog.delete_artifacts(list(ids), before_commit=record)
+        for a in gone:
+            self.registry.hook.artifactstore_artifact_deleted(store=self, artifact=a)
+        return gone
+
+    # --- integrity -----------------------------------------------------------------------
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Re-hash every blob; report which artifacts are corrupt or missing their blob."""
+        by_blob: dict[str, list[Artifact]] = {}
+        for a in self.catalog.iter_all():
+            by_blob.setdefault(a.blob_key, []).append(a)
+        checked: list[str] = []
+        corrupt: list[str] = []
+        missing: list[str] = []
+        for key, arts in by_blob.items():
+            first = arts[0]
+            ids = [a.id for a in arts]
+            checked += ids
+            try:
+                dec, closers = self._open_decoded(first)
+            except BlobMissingError:
+                missing += ids
+                continue
+            try:
+                sha, size = pump(dec.read, lambda _b: None, self._hash_pool, progress=progress)
+                if sha != first.sha256 or size != first.size:
+                    corrupt += ids
+            except (OSError, ValueError, EOFError) as exc:  # codec errors on a damaged blob
+                log.warning("blob %s unreadable: %s", key, exc)
+                corrupt += ids
+            except Exception as exc:  # zstd/zlib raise their own error types
+                log.warning("blob %s unreadable: %s", key, exc)
+                corrupt += ids
+            finally:
+                dec.close()
+                for c in closers:
+                    c.close()
+        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+
+    # --- reindex -------------------------------------------------------------------------
+
+    def reindex(self) -> int:
+        """Rebuild the catalog from the manifests and records in the backend; return the artifact count."""
+        arts: dict[str, tuple[str, dict[str, Any]]] = {}
+        for e in self.manifests.read_all():
+            if e.get("kind") != "artifact" or "id" not in e:
+                continue
+            prev = arts.get(e["id"])
+            if prev is None or str(e.get("seq", "")) >= prev[0]:
+                arts[e["id"]] = (str(e.get("seq", "")), e)
+        records = sorted(self.records.read_all(), key=lambda e: str(e.get("seq", "")))
+        deleted = {e["artifact_id"] for e in records if e.get("kind") == "delete"}
+        last_versions: dict[str, int] = {}
+        taken: set[tuple[str, int]] = set()
+        live: list[Artifact] = []
+        for aid in sorted(arts):
+            e = arts[aid][1]
+            name, version = e["name"], int(e["version"])
+            if (name, version) in taken:  # a crash between manifest and commit on a retried write
+                version = max(last_versions.get(name, 0), version) + 1
+                log.warning("reindex: %s@v%d already taken, restoring %s as v%d", name, e["version"], aid, version)
+            taken.add((name, version))
+            last_versions[name] = max(last_versions.get(name, 0), version)
+            if aid in deleted:
+                continue
+            live.append(_artifact_from_fields({**e, "version": version}))
+        live_ids = {a.id for a in live}
+        alias_map: dict[tuple[str, str], tuple[str, float]] = {}
+        for e in records:
+            if e.get("kind") == "alias":
+                alias_map[(e["name"], e["alias"])] = (e["artifact_id"], float(e.get("at", 0)))
+        aliases = [(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
+        extra = self._reindex_extra(records)
+        self.catalog.replace_all(live, aliases, last_versions, extra)
+        return len(live)
+
+    def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
+        """Hook for evaluation records and champion events (see evaluation/)."""
+        from .evaluation.journal import restore_records
+
+        return restore_records(self, records)
+
+    # --- store.json ----------------------------------------------------------------------
+
+    def _init_layout(self) -> None:
+        try:
+            info = json.loads(self.backend.read_bytes("store.json"))
+        except FileNotFoundError:
+            info = None
+        if info is None:
+            doc = {"format": STORE_FORMAT, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                   "manifest_format": FORMAT}
+            self.backend.write_bytes("store.json", json.dumps(doc, indent=2).encode())
+        elif int(info.get("format", 0)) > STORE_FORMAT:
+            raise InvalidInputError(
+                f"store at {self.backend.url} has format {info.get('format')}, newer than this artifactstore "
+                f"supports ({STORE_FORMAT}); upgrade artifactstore"
+            )
+
+
+class _CodecFailure(Exception):
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        super().__init__(str(exc))
+
+
+# --- opening -----------------------------------------------------------------------------
+
+_STORE_OPTIONS = ("default_codec", "workers")
+
+
+def _scheme(url: str) -> str:
+    if "://" in url:
+        return url.split("://", 1)[0].lower()
+    if len(url) > 2 and url[1] == ":" and url[0].isalpha():  # C:\ on Windows
+        return "file"
+    return "file"
+
+
+def _default_catalog_url(backend: Backend, url: str) -> str:
+    local = backend.local_path("catalog.db")
+    if local is not None:
+        return f"sqlite:///{local}"
+    if url.startswith("memory://"):
+        d = tempfile.mkdtemp(prefix="artifactstore-memcat-")
+        return f"sqlite:///{d}/catalog.db"
+    import platformdirs
+
+    digest = hashlib.sha256(backend.url.encode()).hexdigest()[:16]
+    cache = Path(platformdirs.user_cache_dir("artifactstore")) / "catalogs" / digest
+    return f"sqlite:///{cache}/catalog.db"
+
+
+def open_store(
+    url: str | os.PathLike[str],
+    catalog: str | os.PathLike[str] | None = None,
+    *,
+    registry: PluginRegistry | None = None,
+    plugins: Sequence[object] = (),
+    fsync: bool = False,
+    default_codec: str = "auto",
+    workers: int | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
+    **storage_options: Any,
+) -> ArtifactStore:
+    """Open (creating if needed) the store at ``url``: a local path, ``file://``,
+    ``memory://``, ``s3://``, ``gs://``, ``az://`` or any scheme a plugin registers.
+
+    ``catalog`` is a database URL (``sqlite:///...``, ``postgresql://...``) or a
+    file path; by default an SQLite file inside a local root, or in the user
+    cache dir for a remote root. Remaining keyword arguments are storage
+    options for the backend (endpoint, credentials, part size...).
+    """
+    from .plugins import build_registry
+
+    if registry is None:
+        registry = build_registry(plugins=plugins) if plugins else default_registry()
+    url = os.fspath(url)
+    scheme = _scheme(url)
+    reg = registry.get("backend", scheme)
+    if reg is None:
+        import fsspec
+
+        hint = ""
+        if scheme in fsspec.registry.known_implementations if hasattr(fsspec.registry, "known_implementations") else False:
+            hint = f"fsspec supports {scheme!r}, but no artifactstore backend plugin registers it"
+        raise UnknownSchemeError(scheme, "backend", registry.names("backend"), hint)
+    backend: Backend = reg.factory(url, fsync=fsync, **storage_options)
+    try:
+        if catalog is None:
+            cat_url = _default_catalog_url(backend, url)
+        else:
+            cat_url = os.fspath(catalog)
+            if "://" not in cat_url:
+                cat_url = f"sqlite:///{Path(cat_url).expanduser().resolve()}"
+        cat_scheme = cat_url.split("://", 1)[0].split("+", 1)[0].lower()
+        creg = registry.get("catalog", cat_scheme)
+        if creg is None:
+            raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
+        cat = creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {}))
+    except BaseException:
+        backend.close()
+        raise
+    store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers)
+    try:
+        store._init_layout()
+        # A fresh catalog next to existing manifests (another machine, a lost
+        # catalog file): rebuild the index before anyone reads it.
+        if getattr(cat, "schema_version_found", 1) == 0 and store.manifests.segments():
+            log.info("catalog %s is new; reindexing from %s", cat.url, backend.url)
+            store.reindex()
+    except BaseException:
+        store.close()
+        raise
+    return store

@@ -1,0 +1,130 @@
+"""Streaming helpers: hash in a second thread while doing I/O, verify while reading."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+from .errors import IntegrityError
+
+__all__ = ["CHUNK", "pump", "VerifyingReader"]
+
+CHUNK = 4 << 20
+# Below this, handing a chunk to another thread costs more than hashing it here.
+_THREAD_MIN = 256 << 10
+
+
+def pump(
+    read: Callable[[int], bytes],
+    write: Callable[[bytes], Any],
+    pool: ThreadPoolExecutor | None,
+    first: bytes = b"",
+    progress: Callable[[int], None] | None = None,
+) -> tuple[str, int]:
+    """Copy ``read`` -> ``write`` in CHUNK pieces, hashing in ``pool``; return (sha256, size).
+
+    At most two chunks are alive at once (one hashing, one writing): memory
+    stays bounded and hashing overlaps the I/O.
+    """
+    h = hashlib.sha256()
+    size = 0
+    pending: Future[None] | None = None
+    chunk = first or read(CHUNK)
+    while chunk:
+        if pool is not None and len(chunk) >= _THREAD_MIN:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(h.update, chunk)
+        else:
+            if pending is not None:
+                pending.result()
+                pending = None
+            h.update(chunk)
+        write(chunk)
+        size += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+        chunk = read(CHUNK)
+    if pending is not None:
+        pending.result()
+    return h.hexdigest(), size
+
+
+class VerifyingReader(io.RawIOBase):
+    """Readable stream that hashes what passes through and checks it at EOF.
+
+    Raises :class:`~artifactstore.errors.IntegrityError` from the read that
+    reaches the end if the SHA-256 or the size differs from what was recorded,
+    or as soon as more bytes than recorded come out. Seeking is not supported
+    (a verified read is sequential); use ``read_range`` on the store for ranges.
+    """
+
+    def __init__(self, inner: BinaryIO, expected_sha256: str, expected_size: int, artifact_id: str,
+                 closers: tuple[Any, ...] = ()) -> None:
+        super().__init__()
+        self._inner = inner
+        self._closers = closers
+        self._h = hashlib.sha256()
+        self._n = 0
+        self._sha = expected_sha256
+        self._size = expected_size
+        self._id = artifact_id
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _check(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        actual = self._h.hexdigest()
+        if actual != self._sha or self._n != self._size:
+            raise IntegrityError(self._id, self._sha, actual, f"read {self._n} bytes, expected {self._size}")
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self._inner.read(len(view))
+        if not data:
+            self._check()
+            return 0
+        n = len(data)
+        view[:n] = data
+        self._h.update(data)
+        self._n += n
+        if self._n > self._size:
+            self._done = True
+            raise IntegrityError(self._id, self._sha, "(longer than recorded)", f"more than {self._size} bytes")
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        data = self._inner.read(size) if size else b""
+        if size and not data:
+            self._check()
+            return b""
+        self._h.update(data)
+        self._n += len(data)
+        if self._n > self._size:
+            self._done = True
+            raise IntegrityError(self._id, self._sha, "(longer than recorded)", f"more than {self._size} bytes")
+        return data
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._inner.close()
+            finally:
+                for c in self._closers:
+                    c.close()
+                super().close()
