@@ -6,7 +6,7 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Artifact", "VerifyReport", "StoreStats", "ArtifactType"]
+__all__ = ["Artifact", "ArtifactType", "ChampionRecord", "EvaluationRecord", "StoreStats", "VerifyReport"]
 
 from enum import Enum
 
@@ -108,4 +108,51 @@ class StoreStats:
         d = asdict(self)
         d["dedup_saved_bytes"] = self.dedup_saved_bytes
         d["compression_saved_bytes"] = self.compression_saved_bytes
+        return d
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One evaluation of a model: scores, metrics, linked artifacts and how to reproduce it."""
+
+    evaluation_id: str
+    model_id: str
+    timestamp: _dt.datetime
+    global_score: float
+    success_rate: float
+    is_champion: bool = False
+    champion_rank: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict, hash=False)
+    artifacts: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False)
+    repro: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timestamp"] = self.timestamp.isoformat()
+        d["artifacts"] = list(self.artifacts)
+        return d
+
+
+@dataclass(frozen=True)
+class ChampionRecord:
+    """One link of the champion chain; ``previous_champion`` is the id of the record it replaced."""
+
+    champion_id: str
+    seq: int
+    model_id: str
+    evaluation_id: str | None
+    timestamp: _dt.datetime
+    global_score: float
+    success_rate: float
+    previous_champion: str | None = None
+    previous_model_id: str | None = None
+    improvement_metrics: dict[str, Any] = field(default_factory=dict, hash=False)
+    metrics: dict[str, Any] = field(default_factory=dict, hash=False)
+    artifacts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timestamp"] = self.timestamp.isoformat()
+        d["artifacts"] = list(self.artifacts)
         return d

@@ -20,9 +20,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -43,12 +42,12 @@ from .errors import (
 )
 from .ids import new_id
 from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
-from .models import Artifact, StoreStats, VerifyReport
+from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
 from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
 from .streams import CHUNK, VerifyingReader, pump
 
-__all__ = ["ArtifactStore", "open_store", "Source"]
+__all__ = ["ArtifactStore", "Source", "open_store"]
 
 log = logging.getLogger("artifactstore")
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
@@ -92,7 +91,7 @@ def _open_source(source: Any) -> _Src:
             raise SourceNotFoundError(str(source)) from None
         if not path.is_file():
             raise SourceNotFoundError(f"{source} (not a regular file)")
-        return _Src(open(path, "rb"), st.st_size, path.name, lambda: open(path, "rb"), True)  # noqa: SIM115
+        return _Src(open(path, "rb"), st.st_size, path.name, lambda: open(path, "rb"), True)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         return _Src(io.BytesIO(data), len(data), None, lambda: io.BytesIO(data), True)
@@ -156,6 +155,23 @@ def _check_field(name: str, value: Any) -> str | None:
     if len(text) > 255 or any(ord(c) < 32 for c in text):
         raise InvalidInputError(f"invalid {name} {text[:40]!r}: at most 255 printable characters")
     return text
+
+
+def _required_field(name: str, value: Any) -> str:
+    text = _check_field(name, value)
+    if not text:
+        raise InvalidInputError(f"{name} is required")
+    return text
+
+
+def _score(name: str, value: Any) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(f):
+        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+    return f
 
 
 def _type_of(artifact_type: Any) -> str:
@@ -617,6 +633,134 @@ class ArtifactStore:
             self.registry.hook.artifactstore_artifact_deleted(store=self, artifact=a)
         return gone
 
+    # --- evaluations and champions ------------------------------------------------------
+
+    def _artifact_ids(self, artifacts: Iterable[str | Artifact]) -> list[str]:
+        ids = []
+        for a in artifacts or ():
+            ids.append(self.resolve(a).id)
+        return ids
+
+    def record_evaluation(
+        self,
+        evaluation_id: str,
+        model_id: str,
+        *,
+        global_score: float,
+        success_rate: float,
+        metrics: Mapping[str, Any] | None = None,
+        artifacts: Iterable[str | Artifact] = (),
+        metadata: Mapping[str, Any] | None = None,
+        repro: Mapping[str, Any] | None = None,
+        is_champion: bool = False,
+        champion_rank: int | None = None,
+        timestamp: float | None = None,
+    ) -> EvaluationRecord:
+        """Record (or replace) an evaluation of ``model_id`` with its scores and linked artifacts.
+
+        ``repro`` is a reproducibility record; :func:`artifactstore.capture_repro`
+        fills in what it can find (git SHA, Python, packages...).
+        """
+        entry = {
+            "kind": "evaluation",
+            "evaluation_id": _required_field("evaluation_id", evaluation_id),
+            "model_id": _required_field("model_id", model_id),
+            "timestamp": time.time() if timestamp is None else float(timestamp),
+            "global_score": _score("global_score", global_score),
+            "success_rate": _score("success_rate", success_rate),
+            "is_champion": bool(is_champion),
+            "champion_rank": None if champion_rank is None else int(champion_rank),
+            "metrics": _check_metadata(metrics),
+            "artifacts": self._artifact_ids(artifacts),
+            "metadata": _check_metadata(metadata),
+            "repro": _check_metadata(repro),
+        }
+        return self.catalog.upsert_evaluation(entry, before_commit=lambda: self.records.append([dict(entry)]))
+
+    def evaluation(self, evaluation_id: str) -> EvaluationRecord:
+        rec = self.catalog.get_evaluation(evaluation_id)
+        if rec is None:
+            raise ArtifactNotFoundError(evaluation_id, f"no evaluation {evaluation_id!r}")
+        return rec
+
+    def evaluations(self, model_id: str | None = None, *, champions_only: bool = False,
+                    limit: int | None = None) -> list[EvaluationRecord]:
+        """Recorded evaluations, newest first."""
+        return self.catalog.evaluations(model_id, champions_only, limit)
+
+    def promote_champion(
+        self,
+        model_id: str,
+        *,
+        evaluation_id: str | None = None,
+        global_score: float,
+        success_rate: float,
+        metrics: Mapping[str, Any] | None = None,
+        artifacts: Iterable[str | Artifact] = (),
+        only_if_better: bool = True,
+        improvement_metrics: Mapping[str, Any] | None = None,
+        previous_model_id: str | None = None,
+    ) -> ChampionRecord | None:
+        """Make ``model_id`` the champion, atomically.
+
+        With ``only_if_better`` the comparison with the current champion's
+        global score happens inside the same transaction, so of two workers
+        finishing at once at most one wins; a score that is not strictly better
+        returns ``None`` (no exception). The previous champion is recorded and
+        improvement metrics computed unless given. The champion's artifacts get
+        the ``champion`` alias.
+        """
+        model_id = _required_field("model_id", model_id)
+        gs = _score("global_score", global_score)
+        sr = _score("success_rate", success_rate)
+        eval_id = _check_field("evaluation_id", evaluation_id)
+        art_ids = self._artifact_ids(artifacts)
+        given_imp = _check_metadata(improvement_metrics) if improvement_metrics is not None else None
+        mets = _check_metadata(metrics)
+
+        def make_entry(cur: ChampionRecord | None) -> dict[str, Any] | None:
+            if only_if_better and cur is not None and gs <= cur.global_score:
+                return None
+            imp = given_imp
+            if imp is None:
+                imp = {} if cur is None else {
+                    "score_improvement": gs - cur.global_score,
+                    "success_improvement": sr - cur.success_rate,
+                    "relative_score_improvement": (gs - cur.global_score) / abs(cur.global_score)
+                    if cur.global_score else None,
+                }
+            return {
+                "kind": "champion", "champion_id": new_id(), "seq_no": (cur.seq + 1) if cur else 1,
+                "model_id": model_id, "evaluation_id": eval_id, "timestamp": time.time(),
+                "global_score": gs, "success_rate": sr,
+                "previous_champion": cur.champion_id if cur else None,
+                "previous_model_id": cur.model_id if cur else previous_model_id,
+                "improvement_metrics": imp, "metrics": mets, "artifacts": art_ids,
+            }
+
+        def before_commit(conn: Any, entry: dict[str, Any]) -> None:
+            now = time.time()
+            recs = [dict(entry)]
+            for aid in art_ids:
+                art = self.catalog.get(aid)
+                if art is not None:
+                    self.catalog.set_alias(art.name, "champion", aid, conn=conn)
+                    recs.append({"kind": "alias", "name": art.name, "alias": "champion", "artifact_id": aid, "at": now})
+            self.records.append(recs)
+
+        new, previous = self.catalog.promote(make_entry, before_commit)
+        if new is not None:
+            self.registry.hook.artifactstore_champion_promoted(store=self, champion=new, previous=previous)
+        return new
+
+    def champion(self) -> ChampionRecord | None:
+        """The current champion, or ``None``."""
+        return self.catalog.current_champion()
+
+    def champion_history(self, limit: int | None = None, model_id: str | None = None) -> list[ChampionRecord]:
+        """The champion chain, newest first."""
+        return self.catalog.champion_history(limit, model_id)
+
     # --- integrity -----------------------------------------------------------------------
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
@@ -690,10 +834,11 @@ class ArtifactStore:
         return len(live)
 
     def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
-        """Hook for evaluation records and champion events (see evaluation/)."""
-        from .evaluation.journal import restore_records
-
-        return restore_records(self, records)
+        evals = [r for r in records if r.get("kind") == "evaluation"]
+        champs = [r for r in records if r.get("kind") == "champion"]
+        if not evals and not champs:
+            return None
+        return lambda conn: self.catalog.restore_evaluation_rows(conn, evals, champs)
 
     # --- store.json ----------------------------------------------------------------------
 
@@ -703,7 +848,7 @@ class ArtifactStore:
         except FileNotFoundError:
             info = None
         if info is None:
-            doc = {"format": STORE_FORMAT, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            doc = {"format": STORE_FORMAT, "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
                    "manifest_format": FORMAT}
             self.backend.write_bytes("store.json", json.dumps(doc, indent=2).encode())
         elif int(info.get("format", 0)) > STORE_FORMAT:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from ..errors import SchemaVersionError
 from .schema import SCHEMA_VERSION, locks, meta, metadata
 
-__all__ = ["migrate", "MIGRATIONS", "current_version"]
+__all__ = ["MIGRATIONS", "current_version", "migrate"]
 
 # Arbitrary constant naming our advisory lock on PostgreSQL.
 _ADVISORY_KEY = 0x61727473746F7265  # "artstore"

@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["SCHEMA_VERSION", "metadata", "artifacts", "tags", "metadata_kv", "names", "aliases",
-           "evaluations", "champions", "inflight", "locks", "meta"]
+__all__ = [
+           "SCHEMA_VERSION",
+           "aliases",
+           "artifacts",
+           "champions",
+           "evaluations",
+           "inflight",
+           "locks",
+           "meta",
+           "metadata",
+           "metadata_kv",
+           "names",
+           "tags",
+]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
 SCHEMA_VERSION = 1

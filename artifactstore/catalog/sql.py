@@ -19,9 +19,10 @@ from ..errors import CatalogError, InvalidInputError, MissingDependencyError
 from ..models import Artifact, StoreStats
 from ..redact import redact_url
 from . import schema as S
+from .evaluations import EvaluationTables
 from .migrations import migrate
 
-__all__ = ["SQLCatalog", "canonical_json", "kv_value", "FindFilters", "ORDERINGS"]
+__all__ = ["ORDERINGS", "FindFilters", "SQLCatalog", "canonical_json", "kv_value"]
 
 log = logging.getLogger("artifactstore.catalog")
 T = TypeVar("T")
@@ -62,13 +63,13 @@ def _ts(value: Any) -> float:
         value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
+            value = value.replace(tzinfo=_dt.UTC)
         return value.timestamp()
     raise InvalidInputError(f"not a timestamp: {value!r}")
 
 
 def _dt_of(ts: float) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -87,7 +88,7 @@ def _sqlite_url(url: str) -> str:
     return url
 
 
-class SQLCatalog:
+class SQLCatalog(EvaluationTables):
     """The artifact catalog on SQLite or PostgreSQL through SQLAlchemy Core.
 
     ``SQLCatalog("sqlite:////path/catalog.db")`` or
@@ -348,7 +349,7 @@ class SQLCatalog:
              offset: int = 0) -> list[Artifact]:
         if order_by not in ORDERINGS:
             raise InvalidInputError(f"order_by must be one of {sorted(ORDERINGS)}, not {order_by!r}")
-        if limit is not None and limit < 0 or offset < 0:
+        if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
         sel = sa.select(S.artifacts).where(*self._where(filters)).order_by(*ORDERINGS[order_by])
         if limit is not None:
