@@ -1,0 +1,130 @@
+"""The ``tar.gz`` codec: a gzip-compressed tar stream holding the artifact as its single member.
+
+Kept for compatibility with the archives the original ArtifactManager wrote.
+A tar header states the member's size before its data, so the encoder needs
+the exact size up front (``needs_size``) and checks that it got that many bytes.
+
+Decoding reads the tar stream sequentially (``tarfile`` stream mode) over the
+CRC-checking gzip reader of :mod:`.gzip_codec`, and after the member's last
+byte reads on to the end of the gzip data so that its CRC-32 is verified
+(``tarfile.open(mode="r|gz")`` never checks the gzip trailer).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from typing import BinaryIO
+
+from .base import Codec, Encoder, Writable
+from .gzip_codec import CHUNK, GzipEncoder, GzipReader
+from .zip_codec import check_member_name
+
+__all__ = ["TarGzCodec", "TarGzEncoder"]
+
+_BLOCK = tarfile.BLOCKSIZE  # 512
+_RECORD = tarfile.RECORDSIZE  # 10240: tarfile pads archives to whole records
+
+
+class TarGzEncoder(Encoder):
+    """Streaming encoder writing a one-member tar.gz to ``dest``."""
+
+    def __init__(self, dest: Writable, *, size: int, member_name: str, level: int = 6) -> None:
+        info = tarfile.TarInfo(check_member_name(member_name))
+        info.size = size
+        info.mode = 0o644
+        info.mtime = 0  # the same input gives the same blob
+        info.type = tarfile.REGTYPE
+        header = info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+        self._gz = GzipEncoder(dest, level)
+        self._gz.write(header)
+        self._size = size
+        self._remaining = size
+        self._total = len(header)
+        self._finished = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._finished:
+            raise ValueError("write() after finish()")
+        n = memoryview(data).nbytes
+        if n > self._remaining:
+            raise ValueError(f"tar.gz encoder got more than the {self._size} bytes declared")
+        self._gz.write(data)
+        self._remaining -= n
+        self._total += n
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        if self._remaining:
+            raise ValueError(
+                f"tar.gz encoder got {self._size - self._remaining} bytes, {self._size} were declared"
+            )
+        self._finished = True
+        tail = -self._total % _BLOCK + 2 * _BLOCK  # pad the member, then two zero blocks end the archive
+        tail += -(self._total + tail) % _RECORD
+        self._gz.write(bytes(tail))
+        self._gz.finish()
+
+
+class _TarMemberReader(io.RawIOBase):
+    def __init__(self, src: BinaryIO) -> None:
+        self._gz = io.BufferedReader(GzipReader(src), CHUNK)
+        self._tar = tarfile.open(fileobj=self._gz, mode="r|")  # noqa: SIM115 (closed in close())
+        member = self._tar.next()
+        if member is None:
+            raise ValueError("tar archive has no member")
+        if not member.isreg():
+            raise ValueError(f"first tar member {member.name!r} is not a regular file")
+        data = self._tar.extractfile(member)
+        assert data is not None  # always a stream for a regular file
+        self._member = data
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if not len(buffer) or self._done:
+            return 0
+        data = self._member.read(len(buffer))
+        if data:
+            n = len(data)
+            memoryview(buffer).cast("B")[:n] = data
+            return n
+        self._finish_archive()
+        self._done = True
+        return 0
+
+    def _finish_archive(self) -> None:
+        if self._tar.next() is not None:
+            raise ValueError("tar archive has more than one member")
+        while self._gz.read(CHUNK):  # to the gzip trailer, which checks CRC-32 and size
+            pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self._member.close()
+            self._tar.close()  # a tarfile given a fileobj does not close it
+        super().close()
+
+
+class TarGzCodec(Codec):
+    """A gzip-compressed tar with one regular-file member named after the artifact."""
+
+    name = "tar.gz"
+    suffix = ".tar.gz"
+    needs_size = True
+
+    def __init__(self, level: int = 6) -> None:
+        if not 0 <= level <= 9:
+            raise ValueError(f"gzip level must be between 0 and 9, got {level}")
+        self.level = level
+
+    def encoder(self, dest: Writable, *, size: int | None, member_name: str) -> Encoder:
+        if size is None:
+            raise ValueError("the tar.gz codec needs the exact size up front (tar headers state it)")
+        return TarGzEncoder(dest, size=size, member_name=member_name, level=self.level)
+
+    def decoder(self, src: BinaryIO) -> BinaryIO:
+        return io.BufferedReader(_TarMemberReader(src), CHUNK)
