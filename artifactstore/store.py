@@ -208,6 +208,8 @@ class ArtifactStore:
         self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
         self._closed = False
+        #: How long a dedup lease protects a blob from gc while the put finishes.
+        self.lease_seconds = 3600.0
         if default_codec != "auto":
             self._codec(default_codec)
 
@@ -325,15 +327,27 @@ class ArtifactStore:
             stored = writer.bytes_written
             key = blob_key(sha, codec.suffix)
             existing = self.catalog.blob_of(sha)
-            if existing is not None:
-                writer.abort()
-                key, codec_name, stored = existing
-                return {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key, "stored_size": stored}
-            if self.backend.exists(key):
-                writer.abort()
-                stored = self.backend.info(key).size
-            else:
-                writer.commit(key)
+            if existing is not None or self.backend.exists(key):
+                # Dedup: lease the digest first, then make sure the blob is still
+                # there (a concurrent gc sweep may just have removed it).
+                token = self.catalog.take_lease(sha, self.lease_seconds)
+                try:
+                    if existing is not None and self.backend.exists(existing[0]):
+                        writer.abort()
+                        ekey, ecodec, estored = existing
+                        return {"sha256": sha, "size": size, "codec": ecodec, "blob_key": ekey,
+                                "stored_size": estored, "leases": [token]}
+                    if self.backend.exists(key):
+                        writer.abort()
+                        return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
+                                "stored_size": self.backend.info(key).size, "leases": [token]}
+                    writer.commit(key)
+                    return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
+                            "stored_size": stored, "leases": [token]}
+                except BaseException:
+                    self.catalog.release_leases_now([token])
+                    raise
+            writer.commit(key)
             return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored}
         except BaseException:
             writer.abort()

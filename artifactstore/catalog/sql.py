@@ -20,6 +20,7 @@ from ..models import Artifact, StoreStats
 from ..redact import redact_url
 from . import schema as S
 from .evaluations import EvaluationTables
+from .leases import LeaseTables
 from .migrations import migrate
 
 __all__ = ["ORDERINGS", "FindFilters", "SQLCatalog", "canonical_json", "kv_value"]
@@ -88,7 +89,7 @@ def _sqlite_url(url: str) -> str:
     return url
 
 
-class SQLCatalog(EvaluationTables):
+class SQLCatalog(EvaluationTables, LeaseTables):
     """The artifact catalog on SQLite or PostgreSQL through SQLAlchemy Core.
 
     ``SQLCatalog("sqlite:////path/catalog.db")`` or
@@ -239,6 +240,7 @@ class SQLCatalog(EvaluationTables):
                 tag_rows += [{"artifact_id": a.id, "tag": t} for t in a.tags]
                 kv_rows += [{"artifact_id": a.id, "key": k, "value": kv_value(val)} for k, val in a.metadata.items()]
             conn.execute(sa.insert(S.artifacts), art_rows)
+            self.release_leases(conn, [t for r in rows for t in r.get("leases", ())])
             if tag_rows:
                 conn.execute(sa.insert(S.tags), tag_rows)
             if kv_rows:

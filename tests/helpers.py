@@ -1,0 +1,24 @@
+"""Shared test helpers (not fixtures)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from artifactstore import ArtifactStore
+
+
+def backend_state(store: ArtifactStore) -> dict[str, str]:
+    """key -> sha256 of every object in the backend (blobs, manifests, records, store.json)."""
+    out = {}
+    for obj in store.backend.list(""):
+        if obj.key.startswith("catalog.db"):
+            continue
+        out[obj.key] = hashlib.sha256(store.backend.read_bytes(obj.key)).hexdigest()
+    return out
+
+
+def snapshot(store: ArtifactStore) -> dict[str, Any]:
+    """Everything a user could observe: catalog rows and backend objects."""
+    arts = sorted((a.to_dict() for a in store.find()), key=lambda d: d["id"])
+    return {"artifacts": arts, "backend": backend_state(store), "stats": store.stats().to_dict()}

@@ -1,0 +1,265 @@
+"""Put/get round trips, dedup, versions, aliases, find and stats on the embedded default."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import artifactstore
+from artifactstore import ArtifactType
+from artifactstore.errors import ArtifactNotFoundError
+
+CODECS = ["none", "gzip", "zstd", "zip", "tar.gz", "auto"]
+
+
+class _NonSeekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._b = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b):  # type: ignore[no-untyped-def]
+        data = self._b.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _source(kind: str, data: bytes, tmp: Path):  # type: ignore[no-untyped-def]
+    if kind == "path":
+        p = tmp / "src.bin"
+        p.write_bytes(data)
+        return p
+    if kind == "str":
+        p = tmp / "src-str.bin"
+        p.write_bytes(data)
+        return str(p)
+    if kind == "bytes":
+        return data
+    if kind == "bytearray":
+        return bytearray(data)
+    if kind == "seekable":
+        return io.BytesIO(data)
+    return _NonSeekable(data)
+
+
+SOURCES = ["path", "str", "bytes", "bytearray", "seekable", "stream"]
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with artifactstore.open(tmp_path_factory.mktemp("prop") / "s") as s:
+        yield s
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.one_of(st.binary(max_size=3000), st.text(max_size=2000).map(str.encode),
+                   st.integers(0, 200_000).map(lambda n: b"episode,reward,steps\n" * (n // 20))),
+    codec=st.sampled_from(CODECS),
+    kind=st.sampled_from(SOURCES),
+)
+def test_round_trip_every_codec_and_source(shared_store, tmp_path: Path, data: bytes, codec: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+    art = shared_store.put(_source(kind, data, tmp_path), artifact_type="log", name="prop/data.bin", codec=codec)
+    assert art.size == len(data)
+    assert shared_store.read_bytes(art.id) == data
+    out = shared_store.get(art.id, tmp_path / "out.bin")
+    assert out.read_bytes() == data
+    with shared_store.open(art.id) as f:
+        chunks = []
+        while c := f.read(777):
+            chunks.append(c)
+    assert b"".join(chunks) == data
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_each_codec_large_round_trip(store, tmp_path: Path, codec: str) -> None:  # type: ignore[no-untyped-def]
+    data = b"".join(b"%d,%f,%d\n" % (i, i * 0.37, i % 7) for i in range(300_000))
+    src = tmp_path / "episodes.csv"
+    src.write_bytes(data)
+    art = store.put(src, artifact_type="episode_data", codec=codec)
+    assert store.get(art.id, tmp_path / "back.csv").read_bytes() == data
+    if codec not in ("none",):
+        assert art.stored_size < art.size / 2
+
+
+def test_auto_stores_incompressible_raw_and_compressible_with_zstd(store) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    video = store.put(os.urandom(300_000), artifact_type=ArtifactType.VIDEO, name="fail.json")  # misleading name
+    text = store.put(b"step,reward\n" * 50_000, artifact_type="log", name="run.mp4")
+    assert video.codec == "none" and video.stored_size == video.size
+    assert text.codec == "zstd" and text.stored_size < text.size / 10
+
+
+def test_dedup_same_bytes_one_blob(store) -> None:  # type: ignore[no-untyped-def]
+    data = b"identical content" * 1000
+    a = store.put(data, artifact_type="report", name="a.json")
+    b = store.put(data, artifact_type="log", name="other/b.txt", codec="gzip")
+    c = store.put(io.BytesIO(data), artifact_type="video", name="c.bin", codec="none")
+    assert a.blob_key == b.blob_key == c.blob_key
+    blobs = [o for o in store.backend.list("blobs/")]
+    assert len(blobs) == 1
+    st = store.stats()
+    assert st.total_artifacts == 3 and st.unique_blobs == 1
+    assert st.total_size_bytes == 3 * len(data) and st.unique_size_bytes == len(data)
+    assert b.codec == a.codec  # the reused blob's codec, whatever was asked
+    assert store.read_bytes(b.id) == data
+
+
+def test_versions_and_refs(store) -> None:  # type: ignore[no-untyped-def]
+    ids = [store.put(f"v{i}".encode(), artifact_type="report", name="suite/report.json").id for i in range(1, 4)]
+    assert [a.version for a in store.versions("suite/report.json")] == [1, 2, 3]
+    assert store.resolve("suite/report.json").id == ids[2]
+    assert store.read_bytes("suite/report.json@v1") == b"v1"
+    assert store.read_bytes("suite/report.json@2") == b"v2"
+    store.set_alias("suite/report.json@v2", "prod")
+    assert store.resolve("suite/report.json:prod").id == ids[1]
+    store.set_alias("suite/report.json@v3", "prod")  # moving an alias
+    assert store.resolve("suite/report.json:prod").id == ids[2]
+    assert store.aliases(ids[2]) == ["prod"]
+    # deleting the latest never hands its version number out again
+    store.delete(ids[2])
+    assert store.resolve("suite/report.json").id == ids[1]
+    with pytest.raises(ArtifactNotFoundError):
+        store.resolve("suite/report.json:prod")
+    assert store.put(b"v4", artifact_type="report", name="suite/report.json").version == 4
+    with pytest.raises(ArtifactNotFoundError):
+        store.resolve("suite/report.json@v9")
+
+
+def test_get_into_folder_and_atomic_replace(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    art = store.put(b"new content", artifact_type="report", name="deep/name/report.json")
+    out = store.get(art.id, tmp_path)
+    assert out == tmp_path / "report.json" and out.read_bytes() == b"new content"
+    target = tmp_path / "existing.json"
+    target.write_bytes(b"old")
+    store.get(art.ref, target)
+    assert target.read_bytes() == b"new content"
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_find_filters_and_count(store) -> None:  # type: ignore[no-untyped-def]
+    t0 = dt.datetime.now(dt.timezone.utc)
+    for i in range(12):
+        store.put(
+            f"{i}".encode(), artifact_type="video" if i % 3 == 0 else "report", name=f"r{i}.json",
+            model_id=f"m{i % 2}", evaluation_id=f"e{i % 4}", suite_name="s", map_name=f"map{i % 3}",
+            episode_id=f"ep{i}", tags=["a"] if i % 2 else ["a", "b"], metadata={"seed": i % 5, "cfg": {"lr": 0.1}},
+        )
+    assert store.count() == 12
+    assert store.count(model_id="m0") == 6
+    assert {a.artifact_type for a in store.find(artifact_type=ArtifactType.VIDEO)} == {"video"}
+    assert store.count(tags=["b"]) == 6
+    assert store.count(tags=["a", "b"], tags_mode="all") == 6
+    assert store.count(tags=["a", "zzz"], tags_mode="any") == 12
+    assert store.count(tags=["a", "zzz"], tags_mode="all") == 0
+    assert store.count(metadata={"seed": 2}) == 2  # i = 2, 7
+    assert store.count(metadata={"cfg": {"lr": 0.1}}) == 12
+    assert store.count(metadata={"seed": "2"}) == 0  # exact JSON match: string != int
+    assert store.count(map_name="map1", episode_id="ep4") == 1
+    newest = store.find(limit=3)
+    assert [a.name for a in newest] == ["r11.json", "r10.json", "r9.json"]
+    assert [a.name for a in store.find(order_by="created_at", limit=2)] == ["r0.json", "r1.json"]
+    assert [a.name for a in store.find(order_by="created_at", limit=2, offset=2)] == ["r2.json", "r3.json"]
+    assert store.count(created_after=t0) == 12
+    assert store.count(created_before=t0) == 0
+    assert store.find(name="r5.json")[0].episode_id == "ep5"
+    assert store.count(name_prefix="r1") == 3  # r1, r10, r11
+
+
+def test_stats_in_sql(store) -> None:  # type: ignore[no-untyped-def]
+    store.put(b"x" * 10_000, artifact_type="log", name="a", model_id="m1", codec="zstd")
+    store.put(b"x" * 10_000, artifact_type="log", name="b", model_id="m2")
+    store.put(b"y" * 100, artifact_type="plot", name="c", codec="none")
+    st = store.stats()
+    assert st.total_artifacts == 3 and st.unique_blobs == 2
+    assert st.artifacts_by_type == {"log": 2, "plot": 1}
+    assert st.artifacts_by_model == {"m1": 1, "m2": 1}
+    assert st.dedup_saved_bytes == 10_000
+    assert st.stored_size_bytes < 200 + 100
+
+
+def test_store_is_thread_safe_and_context_manager(tmp_path: Path) -> None:
+    with artifactstore.open(tmp_path / "s") as s:
+        errors: list[BaseException] = []
+
+        def work(t: int) -> None:
+            try:
+                for i in range(20):
+                    a = s.put(f"{t}-{i}".encode(), artifact_type="log", name=f"t{t}/x.txt")
+                    assert s.read_bytes(a.id) == f"{t}-{i}".encode()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors
+        assert s.count() == 120
+        assert [a.version for a in s.versions("t3/x.txt")] == list(range(1, 21))
+
+
+def test_put_many_one_transaction_and_one_segment(store) -> None:  # type: ignore[no-untyped-def]
+    before = set(store.manifests.segments())
+    items = [{"source": f"item {i}".encode(), "artifact_type": "log", "name": f"batch/{i}.txt", "tags": ["b"]}
+             for i in range(50)]
+    arts = store.put_many(items)
+    assert len(arts) == 50 and store.count(tags=["b"]) == 50
+    lines = sum(len(store.manifests.read_segment(k)) for k in store.manifests.segments())
+    assert lines == 50
+    assert len(set(store.manifests.segments()) - before) <= 1
+
+
+def test_put_many_invalid_item_writes_nothing(store) -> None:  # type: ignore[no-untyped-def]
+    from artifactstore.errors import InvalidNameError
+
+    items = [{"source": b"ok", "artifact_type": "log", "name": "ok.txt"},
+             {"source": b"bad", "artifact_type": "log", "name": "../escape.txt"}]
+    with pytest.raises(InvalidNameError):
+        store.put_many(items)
+    assert store.count() == 0
+    assert list(store.backend.list("blobs/")) == []
+
+
+def test_memory_backend(tmp_path: Path) -> None:
+    with artifactstore.open("memory://test-memory-backend") as s:
+        a = s.put(b"in memory", artifact_type="log", name="m.txt")
+        assert s.read_bytes("m.txt") == b"in memory"
+        assert s.get(a.id, tmp_path / "m.txt").read_bytes() == b"in memory"
+        assert s.verify().ok
+
+
+def test_hooks_fire(tmp_path: Path) -> None:
+    from artifactstore import hookimpl
+    from artifactstore.plugins import build_registry
+
+    seen: list[tuple[str, str]] = []
+
+    class Listener:
+        @hookimpl
+        def artifactstore_artifact_stored(self, store, artifact):  # type: ignore[no-untyped-def]
+            seen.append(("stored", artifact.id))
+
+        @hookimpl
+        def artifactstore_artifact_deleted(self, store, artifact):  # type: ignore[no-untyped-def]
+            seen.append(("deleted", artifact.id))
+
+        @hookimpl
+        def artifactstore_champion_promoted(self, store, champion, previous):  # type: ignore[no-untyped-def]
+            seen.append(("champion", champion.model_id))
+
+    reg = build_registry(autoload=False, plugins=[Listener()])
+    with artifactstore.open(tmp_path / "s", registry=reg) as s:
+        a = s.put(b"x", artifact_type="log", name="x")
+        s.promote_champion("m1", global_score=1.0, success_rate=1.0)
+        s.delete(a.id)
+    assert seen == [("stored", a.id), ("champion", "m1"), ("deleted", a.id)]
