@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from .base import Codec, Encoder, Writable
 from .gzip_codec import CHUNK, GzipEncoder, GzipReader
@@ -68,26 +68,38 @@ class TarGzEncoder(Encoder):
 
 
 class _TarMemberReader(io.RawIOBase):
+    """Raw stream of the single regular-file member of the tar.gz data in ``src``.
+
+    The tar stream is opened on the first read, so that a damaged blob raises
+    where every other codec's does: when it is read, not when it is opened.
+    """
+
     def __init__(self, src: BinaryIO) -> None:
         self._gz = io.BufferedReader(GzipReader(src), CHUNK)
-        self._tar = tarfile.open(fileobj=self._gz, mode="r|")  # noqa: SIM115 (closed in close())
-        member = self._tar.next()
-        if member is None:
-            raise ValueError("tar archive has no member")
-        if not member.isreg():
-            raise ValueError(f"first tar member {member.name!r} is not a regular file")
-        data = self._tar.extractfile(member)
-        assert data is not None  # always a stream for a regular file
-        self._member = data
+        self._tar: tarfile.TarFile | None = None
+        self._member: IO[bytes] | None = None
         self._done = False
 
     def readable(self) -> bool:
         return True
 
+    def _open(self) -> IO[bytes]:
+        self._tar = tarfile.open(fileobj=self._gz, mode="r|")  # noqa: SIM115 (closed in close())
+        info = self._tar.next()
+        if info is None:
+            raise ValueError("tar archive has no member")
+        if not info.isreg():
+            raise ValueError(f"first tar member {info.name!r} is not a regular file")
+        member = self._tar.extractfile(info)
+        assert member is not None  # always a stream for a regular file
+        self._member = member
+        return member
+
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         if not len(buffer) or self._done:
             return 0
-        data = self._member.read(len(buffer))
+        member = self._member or self._open()
+        data = member.read(len(buffer))
         if data:
             n = len(data)
             memoryview(buffer).cast("B")[:n] = data
@@ -97,6 +109,7 @@ class _TarMemberReader(io.RawIOBase):
         return 0
 
     def _finish_archive(self) -> None:
+        assert self._tar is not None
         if self._tar.next() is not None:
             raise ValueError("tar archive has more than one member")
         while self._gz.read(CHUNK):  # to the gzip trailer, which checks CRC-32 and size
@@ -104,8 +117,10 @@ class _TarMemberReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._member.close()
-            self._tar.close()  # a tarfile given a fileobj does not close it
+            if self._member is not None:
+                self._member.close()
+            if self._tar is not None:
+                self._tar.close()  # a tarfile given a fileobj does not close it
         super().close()
 
 

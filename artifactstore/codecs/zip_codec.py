@@ -92,23 +92,44 @@ class ZipEncoder(Encoder):
 
 
 class _ZipMemberReader(io.RawIOBase):
-    def __init__(self, archive: zipfile.ZipFile, member: IO[bytes]) -> None:
-        self._archive = archive
-        self._member = member
+    """Raw stream of the single member of the zip archive in ``src``.
+
+    The archive is opened on the first read, so that a damaged blob raises
+    where every other codec's does: when it is read, not when it is opened.
+    """
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self._archive: zipfile.ZipFile | None = None
+        self._member: IO[bytes] | None = None
 
     def readable(self) -> bool:
         return True
 
+    def _open(self) -> IO[bytes]:
+        self._archive = zipfile.ZipFile(self._src, "r")
+        infos = self._archive.infolist()
+        if len(infos) != 1 or infos[0].is_dir():
+            names = [i.filename for i in infos[:5]]
+            raise ValueError(f"expected a zip archive with exactly one file member, found {names}")
+        self._member = self._archive.open(infos[0], "r")
+        return self._member
+
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self._member.read(len(buffer))  # ZipExtFile checks the CRC-32 at the end
+        if not len(buffer):
+            return 0
+        member = self._member or self._open()
+        data = member.read(len(buffer))  # ZipExtFile checks the CRC-32 at the end
         n = len(data)
         memoryview(buffer).cast("B")[:n] = data
         return n
 
     def close(self) -> None:
         if not self.closed:
-            self._member.close()
-            self._archive.close()  # does not close the source it was given
+            if self._member is not None:
+                self._member.close()
+            if self._archive is not None:
+                self._archive.close()  # does not close the source it was given
         super().close()
 
 
@@ -123,14 +144,4 @@ class ZipCodec(Codec):
         return ZipEncoder(dest, member_name)
 
     def decoder(self, src: BinaryIO) -> BinaryIO:
-        archive = zipfile.ZipFile(src, "r")
-        try:
-            infos = archive.infolist()
-            if len(infos) != 1 or infos[0].is_dir():
-                names = [i.filename for i in infos[:5]]
-                raise ValueError(f"expected a zip archive with exactly one file member, found {names}")
-            member = archive.open(infos[0], "r")
-        except BaseException:
-            archive.close()
-            raise
-        return io.BufferedReader(_ZipMemberReader(archive, member), CHUNK)
+        return io.BufferedReader(_ZipMemberReader(src), CHUNK)
