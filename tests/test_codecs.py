@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import random
 import tarfile
 import threading
@@ -76,7 +77,13 @@ class TestTarGzCodec(CodecTests):
 
 # --- registration -----------------------------------------------------------------------------
 
-BUILTIN = {"none": NoneCodec, "gzip": GzipCodec, "zstd": ZstdCodec, "zip": ZipCodec, "tar.gz": TarGzCodec}
+BUILTIN: dict[str, type[Codec]] = {
+    "none": NoneCodec,
+    "gzip": GzipCodec,
+    "zstd": ZstdCodec,
+    "zip": ZipCodec,
+    "tar.gz": TarGzCodec,
+}
 
 
 def _registry() -> PluginRegistry:
@@ -135,7 +142,7 @@ def test_round_trip_property(name: str, data: bytes, cuts: list[int], read_size:
     sink = WriteOnlySink()
     enc = codec.encoder(sink, size=len(data), member_name="x.bin")
     bounds = [0, *sorted(c for c in cuts if c <= len(data)), len(data)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         enc.write(data[a:b])  # includes empty writes where cuts repeat
     enc.finish()
     assert decode(codec, sink.getvalue(), read_size=read_size) == data

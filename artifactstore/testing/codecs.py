@@ -19,7 +19,8 @@ What the suite checks, against the contract in :mod:`artifactstore.codecs.base`:
   flags have the right types;
 - round trips of empty, tiny, multi-MB, random and compressible data, with and
   without the size up front (unless ``needs_size``);
-- writes of odd chunk sizes, empty writes, ``bytearray`` and ``memoryview`` input;
+- writes of odd chunk sizes, empty writes, ``memoryview`` input over a buffer
+  the caller reuses;
 - the decoder read with ``read(1)``, ``read(7)``, ``read(-1)``, ``read()``,
   ``readinto``, and from a non-seekable source (unless ``needs_seekable``);
 - the encoder writes to the destination as data comes, needs nothing of it
@@ -49,7 +50,7 @@ import pytest
 
 from artifactstore.codecs.base import Codec, Encoder
 
-__all__ = ["CodecTests", "WriteOnlySink", "compressible_bytes", "random_bytes", "mixed_bytes"]
+__all__ = ["CodecTests", "WriteOnlySink", "compressible_bytes", "decode", "encode", "mixed_bytes", "random_bytes"]
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -304,13 +305,13 @@ class CodecTests:
         enc.finish()
         assert decode(codec, sink.getvalue()) == data
 
-    def test_write_accepts_bytearray_and_memoryview(self, codec: Codec) -> None:
+    def test_write_accepts_memoryviews_of_mutable_buffers(self, codec: Codec) -> None:
         data = compressible_bytes(300_000, seed=8)
         sink = WriteOnlySink()
         enc = codec.encoder(sink, size=len(data), member_name=self.member_name)
         buf = bytearray(data)
         view = memoryview(buf)
-        enc.write(bytearray(data[:1000]))
+        enc.write(memoryview(bytearray(data[:1000])))
         enc.write(view[1000:200_000])
         enc.write(view[200_000:])
         enc.finish()
@@ -348,7 +349,10 @@ class CodecTests:
         out = bytearray()
         buf = bytearray(65_537)
         with codec.decoder(io.BytesIO(encode(codec, data))) as reader:
-            while n := reader.readinto(buf):
+            readinto = getattr(reader, "readinto", None)
+            if readinto is None:
+                pytest.skip(f"the {codec.name} decoder has no readinto (optional in the contract)")
+            while n := readinto(buf):
                 out += buf[:n]
         assert out == data
 
