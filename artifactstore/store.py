@@ -933,11 +933,12 @@ def open_store(
     scheme = _scheme(url)
     reg = registry.get("backend", scheme)
     if reg is None:
-        import fsspec
+        from fsspec.registry import known_implementations
 
         hint = ""
-        if scheme in fsspec.registry.known_implementations if hasattr(fsspec.registry, "known_implementations") else False:
-            hint = f"fsspec supports {scheme!r}, but no artifactstore backend plugin registers it"
+        if scheme in known_implementations:
+            hint = (f"fsspec supports {scheme!r}, but no artifactstore backend plugin registers it: "
+                    "register FsspecBackend for it through artifactstore_register_backends")
         raise UnknownSchemeError(scheme, "backend", registry.names("backend"), hint)
     backend: Backend = reg.factory(url, fsync=fsync, **storage_options)
     try:

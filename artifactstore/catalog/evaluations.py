@@ -186,3 +186,10 @@ class EvaluationTables:
                 rows.append(champion_row(c))
         if rows:
             conn.execute(sa.insert(S.champions), rows)
+            # A promotion marks its evaluation as champion: replay that too.
+            champ_evals = sorted({r["evaluation_id"] for r in rows if r["evaluation_id"]})
+            if champ_evals:
+                conn.execute(
+                    sa.update(S.evaluations).where(S.evaluations.c.evaluation_id.in_(champ_evals))
+                    .values(is_champion=True)
+                )
