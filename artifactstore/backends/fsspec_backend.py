@@ -22,6 +22,7 @@ import fsspec
 
 from ..errors import BackendError, MissingDependencyError
 from ..redact import redact_url
+from . import cloud
 from .base import Backend, BlobWriter, ObjectInfo
 
 __all__ = ["FsspecBackend", "REMOTE_EXTRAS"]
@@ -30,15 +31,7 @@ TMP_PREFIX = "tmp/"
 CHUNK = 8 << 20
 
 #: protocol -> (python package, extra) for helpful errors when it is missing
-REMOTE_EXTRAS: dict[str, tuple[str, str]] = {
-    "s3": ("s3fs", "s3"),
-    "s3a": ("s3fs", "s3"),
-    "gs": ("gcsfs", "gcs"),
-    "gcs": ("gcsfs", "gcs"),
-    "az": ("adlfs", "azure"),
-    "abfs": ("adlfs", "azure"),
-    "abfss": ("adlfs", "azure"),
-}
+REMOTE_EXTRAS: dict[str, tuple[str, str]] = cloud.REMOTE_EXTRAS
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -167,6 +160,15 @@ class FsspecBackend(Backend):
     ``FsspecBackend("memory://store")``, ``FsspecBackend("s3://bucket/prefix",
     endpoint_url=..., key=..., secret=...)``. Storage options are passed to the
     fsspec filesystem; ``fsync=True`` makes local publishes durable.
+
+    Non-local calls go through :class:`~artifactstore.backends.cloud.RemoteCalls`:
+    transient failures are retried (storage option ``retry``: a
+    :class:`~artifactstore.backends.cloud.RetryPolicy`, an int, or False), permanent
+    ones raise :class:`~artifactstore.errors.BackendError` with the redacted URL.
+    Listing caches are off by default (``use_listings_cache=False``): other
+    processes write to the same root, and a cached listing would hide their objects.
+    To give options in the generic form (``endpoint``, ``part_size``, env vars),
+    use :func:`artifactstore.backends.cloud.open_backend`.
     """
 
     supports_append: ClassVar[bool] = False  # set per instance below
@@ -191,6 +193,9 @@ class FsspecBackend(Backend):
             self.is_local = False
             self.is_remote = proto != "memory"  # type: ignore[misc]
             self.url = redact_url(url)
+            opts = dict(storage_options)
+            policy = cloud.RetryPolicy.coerce(opts.pop("retry", None))
+            cloud.require_client(proto)  # imports it: a missing extra is named even if fsspec cached the class
             try:
                 cls = fsspec.get_filesystem_class(proto)
             except ImportError as exc:
@@ -198,10 +203,13 @@ class FsspecBackend(Backend):
                 raise MissingDependencyError(pkg, extra, f"the {proto}:// backend") from exc
             except ValueError as exc:
                 raise BackendError(f"fsspec knows no protocol {proto!r}", url=self.url) from exc
-            opts = dict(storage_options)
             if proto != "memory":
                 opts.setdefault("skip_instance_cache", True)
-            self.fs = cls(**opts)
+                opts.setdefault("use_listings_cache", False)
+            self._call = cloud.RemoteCalls(self.url, opts, policy)
+            self.fs = self._call("connect", "", lambda: cls(**opts))
+            cloud.configure_filesystem(proto, self.fs, opts)
+            self._put_kwargs = cloud.upload_kwargs(proto, opts)
             self.root = rest.rstrip("/")
             self._root_path = Path("/nonexistent")
 
@@ -236,7 +244,8 @@ class FsspecBackend(Backend):
             w.write(data)
             w.commit(key)
             return
-        self.fs.pipe_file(self._rpath(key), data)
+        rpath = self._rpath(key)
+        self._call("write", key, lambda: self.fs.pipe_file(rpath, data))
 
     def append_bytes(self, key: str, data: bytes) -> None:
         if not self.is_local:
@@ -263,46 +272,57 @@ class FsspecBackend(Backend):
         if self.is_local:
             super().upload_file(path, key)
             return
-        self.fs.put_file(str(path), self._rpath(key))
+        rpath = self._rpath(key)
+        self._call("upload", key, lambda: self.fs.put_file(str(path), rpath, **self._put_kwargs))
 
     # --- reading -------------------------------------------------------------------------
 
     def open_read(self, key: str) -> BinaryIO:
         if self.is_local:
             return open(self._path(key), "rb")
-        f: BinaryIO = self.fs.open(self._rpath(key), "rb")
+        rpath = self._rpath(key)
+        f: BinaryIO = self._call("open", key, lambda: self.fs.open(rpath, "rb"))
         return f
 
     def read_bytes(self, key: str) -> bytes:
         if self.is_local:
             return self._path(key).read_bytes()
-        data: bytes = self.fs.cat_file(self._rpath(key))
+        rpath = self._rpath(key)
+        data: bytes = self._call("read", key, lambda: self.fs.cat_file(rpath))
         return data
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if self.is_local:
             return super().read_range(key, start, length)
-        data: bytes = self.fs.cat_file(self._rpath(key), start=start, end=start + length)
+        if length <= 0:
+            # An empty HTTP range is invalid: S3 and Azure answer with the whole object.
+            self.info(key)  # FileNotFoundError when absent, like a local read
+            return b""
+        rpath = self._rpath(key)
+        data: bytes = self._call("read", key, lambda: self.fs.cat_file(rpath, start=start, end=start + length))
         return data
 
     def download_file(self, key: str, path: Path) -> None:
         if self.is_local:
             shutil.copyfile(self._path(key), path)
             return
-        self.fs.get_file(self._rpath(key), str(path))
+        rpath = self._rpath(key)
+        self._call("download", key, lambda: self.fs.get_file(rpath, str(path)))
 
     # --- metadata ------------------------------------------------------------------------
 
     def exists(self, key: str) -> bool:
         if self.is_local:
             return self._path(key).exists()
-        return bool(self.fs.exists(self._rpath(key)))
+        rpath = self._rpath(key)
+        return bool(self._call("exists", key, lambda: self.fs.exists(rpath)))
 
     def info(self, key: str) -> ObjectInfo:
         if self.is_local:
             st = os.stat(self._path(key))
             return ObjectInfo(key, st.st_size, st.st_mtime)
-        d = self.fs.info(self._rpath(key))
+        rpath = self._rpath(key)
+        d = self._call("info", key, lambda: self.fs.info(rpath))
         if d.get("type") == "directory":
             raise FileNotFoundError(key)
         return ObjectInfo(key, int(d.get("size") or 0), _mtime_of(d))
@@ -327,7 +347,7 @@ class FsspecBackend(Backend):
             return
         base = self._rpath(prefix).rstrip("/")
         try:
-            found = self.fs.find(base, detail=True, withdirs=False)
+            found = self._call("list", prefix, lambda: self.fs.find(base, detail=True, withdirs=False))
         except FileNotFoundError:
             return
         root = self.root.strip("/")
@@ -350,8 +370,9 @@ class FsspecBackend(Backend):
             except FileNotFoundError:
                 pass
             return
+        rpath = self._rpath(key)
         try:
-            self.fs.rm_file(self._rpath(key))
+            self._call("delete", key, lambda: self.fs.rm_file(rpath))
         except FileNotFoundError:
             pass
 
