@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
+from ..errors import SourceNotFoundError
 from .common import (
     EXIT_ERROR,
     CliError,
@@ -104,10 +105,10 @@ def put_cmd(ctx: click.Context, files: tuple[str, ...], artifact_type: str, name
     Several FILEs are stored as one batch: all of them or none.
     """
     metadata = merge_metadata(meta, meta_json)
-    if len(files) > 1 and name is not None:
-        raise click.UsageError("--name names one artifact; give a single FILE, or leave --name out")
     if "-" in files and len(files) > 1:
         raise click.UsageError("'-' (standard input) cannot be combined with other files")
+    if len(files) > 1 and name is not None:
+        raise click.UsageError("--name names one artifact; give a single FILE, or leave --name out")
     if files == ("-",) and name is None:
         raise click.UsageError("reading standard input ('-') needs --name")
     common: dict[str, Any] = {
@@ -115,10 +116,11 @@ def put_cmd(ctx: click.Context, files: tuple[str, ...], artifact_type: str, name
         "suite_name": suite_name, "map_name": map_name, "episode_id": episode_id, "tags": list(tags),
         "metadata": metadata, "codec": codec,
     }
+    for f in files:  # before opening (and maybe creating) the store
+        if f != "-" and not os.path.isfile(f):
+            raise SourceNotFoundError(f if not os.path.exists(f) else f"{f} (not a regular file)")
     state = get_state(ctx)
     store = get_store(ctx, create=True)
-    if state.created and not want_json(ctx, as_json):
-        click.echo(f"created store: {store.url}", err=True)
     if len(files) == 1:
         path = files[0]
         source: Any = _binary_stdin() if path == "-" else path
@@ -128,6 +130,8 @@ def put_cmd(ctx: click.Context, files: tuple[str, ...], artifact_type: str, name
             arts = [store.put(source, name=name, progress=bar, **common)]
     else:
         arts = store.put_many([{"source": f, **common} for f in files])
+    if state.created and not want_json(ctx, as_json):
+        click.echo(f"created store: {store.url}", err=True)
     emit(ctx, as_json, data=[artifact_json(a) for a in arts],
          text=lambda: "\n".join(
              f"{a.id}  {a.ref}  {human_size(a.size)} -> {human_size(a.stored_size)} {a.codec}" for a in arts))
