@@ -87,7 +87,9 @@ class PluginRegistry:
             caller = getattr(self.pm.hook, hook_name)
             # Call each implementation on its own so that each registration
             # knows which plugin made it (pluggy's fan-out call hides that).
-            for impl in reversed(caller.get_hookimpls()):
+            # get_hookimpls() is in registration order: built-ins first, then entry
+            # points, then explicit plugins, so later ones are the ones that conflict.
+            for impl in caller.get_hookimpls():
                 dist, version = self._dist_of(impl.plugin_name)
 
                 def register(
@@ -187,7 +189,10 @@ def build_registry(
         except Exception as exc:  # an entry point that fails to import
             raise PluginError(f"failed to load an artifactstore plugin entry point: {exc}") from exc
     for plugin in plugins:
-        pm.register(plugin)
+        name = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+        if pm.has_plugin(name):
+            name = f"{name}-{id(plugin):x}"
+        pm.register(plugin, name=name)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
