@@ -1,0 +1,595 @@
+"""The seed's ``ArtifactManager``: a thin facade over :class:`~artifactstore.store.ArtifactStore`.
+
+Every method the seed document shows works as written there. Each one is a
+call or two into the store (or into :mod:`artifactstore.gc`,
+:mod:`artifactstore.archive`, :mod:`artifactstore.sync`); nothing here stores
+bytes or rows itself. What the seed leaves open is decided and documented on
+each method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputError
+from ..evaluation.episodes import export_episodes
+from ..models import Artifact, ArtifactType
+from ..retention.base import RetentionPolicy
+from ..store import ArtifactStore, open_store
+from .config import (
+    ArtifactManagerConfig,
+    ArtifactMetadata,
+    ChampionProgression,
+    EvaluationHistory,
+    StoragePolicy,
+    load_config,
+)
+
+__all__ = ["ARCHIVE_TYPE", "ArtifactManager", "create_artifact_manager"]
+
+log = logging.getLogger("artifactstore.compat")
+
+#: Artifact type of the archives :meth:`ArtifactManager.create_archive` stores.
+#: A type of their own (the seed used ``LOG``) so that archives neither show up
+#: as logs nor compete with logs or reports for a per-type retention quota.
+ARCHIVE_TYPE = "archive"
+
+
+class ArtifactManager:
+    """The seed-compatible artifact manager.
+
+    ``config`` is an :class:`ArtifactManagerConfig`, a plain path (used as
+    ``base_path``) or ``None`` for the defaults. ``store`` uses an already
+    opened :class:`ArtifactStore` instead of opening one from the config (the
+    manager then does not close it).
+
+    Attributes: ``config``, ``store`` (the :class:`ArtifactStore`), ``base_path``
+    (the store's local root folder, ``None`` for a remote store).
+
+    Thread-safe as the store is. Close it (or use it as a context manager) to
+    release the catalog connection.
+    """
+
+    def __init__(
+        self,
+        config: ArtifactManagerConfig | str | os.PathLike[str] | None = None,
+        *,
+        store: ArtifactStore | None = None,
+    ) -> None:
+        if config is None:
+            config = ArtifactManagerConfig()
+        elif isinstance(config, (str, os.PathLike)):
+            config = ArtifactManagerConfig(base_path=os.fspath(config))
+        elif not isinstance(config, ArtifactManagerConfig):
+            raise InvalidInputError(
+                f"config must be an ArtifactManagerConfig or a path, not {type(config).__name__}"
+            )
+        self.config = config
+        self.logger = log
+        self._owns_store = store is None
+        if store is None:
+            url = config.store_url or config.base_path
+            catalog = config.catalog_url or config.database_path
+            if catalog is not None and "://" not in catalog:
+                Path(catalog).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            store = open_store(url, catalog, **config.storage_options)
+        self.store = store
+        root = store.backend.local_path("")
+        self.base_path: Path | None = Path(root) if root is not None else None
+        self._lock = threading.Lock()
+        self._writes_since_check = 0
+        self._pending_types: set[str] = set()
+        self._cleanup_floor: dict[str, int] = {}
+        self._last_backup: float | None = None
+        self._warned: set[str] = set()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store if this manager opened it."""
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> ArtifactManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ArtifactManager {self.store.url}>"
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _codec(self, compress: bool | None) -> str:
+        """The store codec for a write: see :meth:`store_artifact`."""
+        cfg = self.config
+        if compress is False or (compress is None and not cfg.compression_enabled):
+            return "none"
+        if cfg.default_compression is not None:
+            return cfg.default_compression.value
+        return "auto" if compress is None else "zstd"
+
+    def _file_path(self, art: Artifact) -> str:
+        local = self.store.backend.local_path(art.blob_key)
+        if local is not None:
+            return str(local)
+        return f"{self.store.url.rstrip('/')}/{art.blob_key}"
+
+    def _metadata(self, art: Artifact) -> ArtifactMetadata:
+        return ArtifactMetadata.from_artifact(art, self._file_path(art))
+
+    def _warn_once(self, key: str, msg: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(msg, *args)
+
+    def _after_write(self, arts: Iterable[Artifact]) -> None:
+        """Auto cleanup and backup, each at a bounded cost per write."""
+        arts = list(arts)
+        if self.config.auto_cleanup_enabled and self.config.storage_policy is not StoragePolicy.KEEP_ALL:
+            with self._lock:
+                self._writes_since_check += len(arts)
+                self._pending_types.update(a.artifact_type for a in arts)
+                due = self._writes_since_check >= self.config.auto_cleanup_check_every
+                types: set[str] = set()
+                if due:
+                    self._writes_since_check = 0
+                    types, self._pending_types = self._pending_types, set()
+            if types:
+                self._auto_cleanup(types)
+        if self.config.backup_enabled and self.config.backup_url:
+            self._maybe_backup()
+
+    def _auto_cleanup(self, types: set[str]) -> None:
+        limit = self.config.max_artifacts_per_type
+        margin = max(1, limit // 10)
+        over = []
+        for t in sorted(types):
+            n = self.store.count(artifact_type=t)
+            if n > max(limit, self._cleanup_floor.get(t, 0)) + margin:
+                over.append(t)
+        if not over:
+            return
+        try:
+            stats = self.cleanup_artifacts(dry_run=False)
+        except ImportError as exc:
+            self._warn_once("gc", "auto cleanup skipped: %s", exc)
+            return
+        except Exception as exc:  # a failed cleanup must never fail the write that triggered it
+            log.warning("auto cleanup failed: %s: %s", type(exc).__name__, exc)
+            return
+        log.info("auto cleanup (%s over %d): deleted %d artifacts", ", ".join(over), limit, stats["deleted_artifacts"])
+        for t in over:
+            self._cleanup_floor[t] = self.store.count(artifact_type=t)
+
+    # --- storing -------------------------------------------------------------------------
+
+    def store_artifact(
+        self,
+        file_path: str | os.PathLike[str],
+        artifact_type: ArtifactType | str,
+        model_id: str | None = None,
+        evaluation_id: str | None = None,
+        suite_name: str | None = None,
+        map_name: str | None = None,
+        episode_id: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        compress: bool | None = None,
+    ) -> str:
+        """Store a file; return its artifact id.
+
+        The artifact's name is the file's base name (storing the same name again
+        adds a version). ``compress``: ``None`` follows the config (compression
+        on: the configured ``default_compression``, or the ``auto`` codec when
+        none is configured, which compresses with zstd only what compresses);
+        ``True`` forces ``default_compression`` (zstd when none is configured);
+        ``False`` stores the bytes as they are. A missing file raises
+        ``FileNotFoundError`` (:class:`~artifactstore.errors.SourceNotFoundError`).
+        """
+        art = self.store.put(
+            file_path,
+            artifact_type=artifact_type,
+            model_id=model_id,
+            evaluation_id=evaluation_id,
+            suite_name=suite_name,
+            map_name=map_name,
+            episode_id=episode_id,
+            tags=tags or (),
+            metadata=metadata,
+            codec=self._codec(compress),
+        )
+        log.info("stored artifact %s (%s, %d bytes, %s)", art.id, art.ref, art.size, art.codec)
+        self._after_write([art])
+        return art.id
+
+    def store_video_with_compression(
+        self,
+        video_path: str | os.PathLike[str],
+        model_id: str | None = None,
+        episode_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        evaluation_id: str | None = None,
+    ) -> str:
+        """Store a video tagged ``video`` and ``failure_analysis``; return its id.
+
+        Compression follows the config: by default the ``auto`` codec stores
+        already-compressed video (mp4, webm, avi...) as it is, since compressing
+        it again costs time and saves next to nothing.
+        """
+        return self.store_artifact(
+            video_path, ArtifactType.VIDEO, model_id=model_id, evaluation_id=evaluation_id,
+            episode_id=episode_id, tags=["video", "failure_analysis"], metadata=metadata,
+        )
+
+    def store_trace_file(
+        self,
+        trace_path: str | os.PathLike[str],
+        model_id: str | None = None,
+        episode_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        evaluation_id: str | None = None,
+    ) -> str:
+        """Store a trace file tagged ``trace`` and ``failure_analysis``; return its id."""
+        return self.store_artifact(
+            trace_path, ArtifactType.TRACE, model_id=model_id, evaluation_id=evaluation_id,
+            episode_id=episode_id, tags=["trace", "failure_analysis"], metadata=metadata,
+        )
+
+    def export_episode_data(
+        self,
+        episode_results: Iterable[Mapping[str, Any]],
+        format_type: str = "both",
+        model_id: str | None = None,
+        evaluation_id: str | None = None,
+        suite_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """Export episode results; return ``{format: artifact id}`` for the requested formats.
+
+        ``format_type`` is ``"both"`` (JSON and CSV), ``"json"``, ``"csv"`` or
+        ``"parquet"`` (needs pyarrow). The JSON artifact is the document
+        ``{"metadata": {...}, "episodes": [rows]}``; the CSV's header is the
+        union of the rows' keys in first-seen order. Both are streamed through
+        temporary files (memory stays bounded) and stored in one atomic batch,
+        named ``episode_data/<evaluation_id or model_id>.<format>``, type
+        ``episode_data``, tagged ``episode_data`` and the format. No rows is a
+        ``ValueError``.
+        """
+        arts = export_episodes(
+            self.store, episode_results, format_type, model_id=model_id, evaluation_id=evaluation_id,
+            suite_name=suite_name, metadata=metadata, codec=self._codec(None),
+        )
+        log.info("exported episode data in %d format(s)", len(arts))
+        self._after_write(arts.values())
+        return {fmt: a.id for fmt, a in arts.items()}
+
+    # --- history and champions -----------------------------------------------------------
+
+    def record_evaluation_history(
+        self,
+        evaluation_id: str,
+        model_id: str,
+        global_score: float,
+        success_rate: float,
+        is_champion: bool = False,
+        champion_rank: int | None = None,
+        artifacts: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> EvaluationHistory:
+        """Record (or replace, for the same ``evaluation_id``) an evaluation; return its record.
+
+        ``artifacts`` must name stored artifacts (ids or refs); an unknown one
+        is an :class:`~artifactstore.errors.ArtifactNotFoundError`.
+        """
+        rec = self.store.record_evaluation(
+            evaluation_id, model_id, global_score=global_score, success_rate=success_rate,
+            is_champion=is_champion, champion_rank=champion_rank, artifacts=artifacts or (), metadata=metadata,
+        )
+        return EvaluationHistory.from_record(rec)
+
+    def record_champion_progression(
+        self,
+        model_id: str,
+        global_score: float,
+        success_rate: float,
+        previous_champion: str | None = None,
+        improvement_metrics: dict[str, float] | None = None,
+        artifacts: list[str] | None = None,
+    ) -> str:
+        """Make ``model_id`` the champion and return the new link's ``champion_id``.
+
+        This always records, whatever the score (the seed did not compare; use
+        ``store.promote_champion(..., only_if_better=True)`` for an atomic
+        compare-and-promote). The previous champion is the store's current one;
+        ``previous_champion`` (a model id, as in the seed) is used only when the
+        chain is empty. Without ``improvement_metrics`` the store computes them
+        against the previous champion. The champion's artifacts get the
+        ``champion`` alias and are kept by cleanup.
+        """
+        rec = self.store.promote_champion(
+            model_id, global_score=global_score, success_rate=success_rate, artifacts=artifacts or (),
+            only_if_better=False, improvement_metrics=improvement_metrics, previous_model_id=previous_champion,
+        )
+        if rec is None:  # pragma: no cover - only_if_better=False always records
+            raise RuntimeError("champion promotion was not recorded")
+        if previous_champion is not None and rec.previous_model_id != previous_champion:
+            log.info("previous champion is %s in the store's chain, not %s as given", rec.previous_model_id,
+                     previous_champion)
+        return rec.champion_id
+
+    def get_evaluation_history(
+        self,
+        model_id: str | None = None,
+        champions_only: bool = False,
+        limit: int | None = None,
+    ) -> list[EvaluationHistory]:
+        """Recorded evaluations, newest first."""
+        if not isinstance(champions_only, bool):
+            raise InvalidInputError(
+                "champions_only must be a bool; pass limit by keyword: get_evaluation_history(model_id, limit=N)"
+            )
+        return [EvaluationHistory.from_record(r)
+                for r in self.store.evaluations(model_id, champions_only=champions_only, limit=limit)]
+
+    def get_champion_progression(self, limit: int | None = None) -> list[ChampionProgression]:
+        """The champion chain, newest first."""
+        return [ChampionProgression.from_record(r) for r in self.store.champion_history(limit)]
+
+    # --- querying and reading ------------------------------------------------------------
+
+    def get_artifacts(
+        self,
+        artifact_type: ArtifactType | str | None = None,
+        model_id: str | None = None,
+        evaluation_id: str | None = None,
+        tags: list[str] | None = None,
+        limit: int | None = None,
+    ) -> list[ArtifactMetadata]:
+        """Artifacts matching every given filter (``tags``: any of them), newest first."""
+        arts = self.store.find(
+            artifact_type=artifact_type, model_id=model_id, evaluation_id=evaluation_id,
+            tags=list(tags) if tags else None, tags_mode="any", limit=limit,
+        )
+        return [self._metadata(a) for a in arts]
+
+    def get_artifact(self, artifact_id: str) -> ArtifactMetadata:
+        """One artifact's metadata (an id or a ref); unknown raises ``ArtifactNotFoundError``."""
+        return self._metadata(self.store.resolve(artifact_id))
+
+    def retrieve_artifact(self, artifact_id: str, output_path: str | os.PathLike[str] | None = None) -> str:
+        """Write the artifact's original bytes (verified) to ``output_path``; return the path.
+
+        Without ``output_path`` the file goes to a new temporary folder, under
+        the artifact's base name; the caller removes it. Missing parent folders
+        of ``output_path`` are created. An unknown id raises
+        :class:`~artifactstore.errors.ArtifactNotFoundError`, a ``ValueError``
+        (as the seed's) and a ``KeyError``.
+        """
+        art = self.store.resolve(artifact_id)
+        if output_path is None:
+            out = Path(tempfile.mkdtemp(prefix="artifactstore-retrieved-")) / art.name.rsplit("/", 1)[-1]
+        else:
+            out = Path(output_path)
+            if not out.is_dir():
+                out.parent.mkdir(parents=True, exist_ok=True)
+        path = self.store.get(art, out)
+        log.info("retrieved artifact %s to %s", art.id, path)
+        return str(path)
+
+    def get_storage_stats(self) -> dict[str, Any]:
+        """Storage figures, computed in SQL by the catalog.
+
+        - ``total_artifacts``; ``total_size_bytes``: original bytes of every artifact.
+        - ``compressed_size_bytes``: bytes the blobs actually occupy (after
+          compression *and* deduplication: identical content is stored once).
+        - ``compression_ratio`` = compressed_size_bytes / total_size_bytes
+          (stored / original, lower is better); ``storage_efficiency`` = 1 - that
+          ratio, the fraction of the original bytes that storage saved. Both are
+          0.0 for an empty store.
+        - ``artifacts_by_type`` / ``artifacts_by_model``: counts.
+        - Also ``unique_blobs``, ``unique_size_bytes``, ``dedup_saved_bytes``,
+          ``compression_saved_bytes`` and ``bytes_by_codec``, which split the saving.
+        """
+        s = self.store.stats()
+        ratio = s.stored_size_bytes / s.total_size_bytes if s.total_size_bytes else 0.0
+        return {
+            "total_artifacts": s.total_artifacts,
+            "total_size_bytes": s.total_size_bytes,
+            "compressed_size_bytes": s.stored_size_bytes,
+            "compression_ratio": ratio,
+            "storage_efficiency": 1.0 - ratio if s.total_size_bytes else 0.0,
+            "artifacts_by_type": dict(s.artifacts_by_type),
+            "artifacts_by_model": dict(s.artifacts_by_model),
+            "unique_blobs": s.unique_blobs,
+            "unique_size_bytes": s.unique_size_bytes,
+            "dedup_saved_bytes": s.dedup_saved_bytes,
+            "compression_saved_bytes": s.compression_saved_bytes,
+            "bytes_by_codec": dict(s.bytes_by_codec),
+        }
+
+    # --- cleanup, archives, backups ------------------------------------------------------
+
+    def retention_policies(
+        self, max_age_days: float | None = None, keep_champions: bool = True
+    ) -> list[RetentionPolicy]:
+        """The policies cleanup applies (composed: an artifact goes only when none keeps it).
+
+        ``keep_champions`` (when asked, or when it is the configured policy) comes
+        first, so cleanup can count the champion artifacts it preserves; then
+        ``keep_recent(max_age_days)``; then ``keep_top_k(max_artifacts_per_type)``
+        when that is the configured policy.
+        """
+        from ..gc import resolve_policies
+
+        cfg = self.config
+        age = cfg.max_age_days if max_age_days is None else max_age_days
+        specs: list[Any] = []
+        if keep_champions or cfg.storage_policy is StoragePolicy.KEEP_CHAMPIONS:
+            specs.append({"name": "keep_champions"})
+        specs.append({"name": "keep_recent", "max_age_days": age})
+        if cfg.storage_policy is StoragePolicy.KEEP_TOP_K:
+            specs.append({"name": "keep_top_k", "k": cfg.max_artifacts_per_type})
+        return resolve_policies(self.store, specs)
+
+    def cleanup_artifacts(
+        self,
+        dry_run: bool = True,
+        max_age_days: float | None = None,
+        keep_champions: bool = True,
+        *,
+        grace_seconds: float | None = None,
+    ) -> dict[str, int]:
+        """Delete what the retention policies do not keep (by default only report it).
+
+        Plans with :func:`artifactstore.gc.plan` over :meth:`retention_policies`
+        (``max_age_days`` defaults to the config's; ``storage_policy=KEEP_ALL``
+        adds nothing, so the seed's rule remains: older than ``max_age_days``
+        and not a champion's) and, unless ``dry_run``, applies the plan with
+        :func:`artifactstore.gc.apply`.
+
+        Returns ``total_artifacts``, ``deleted_artifacts`` (planned, when
+        ``dry_run``), ``preserved_champions`` (champion artifacts kept),
+        ``freed_bytes`` (planned when ``dry_run``, else the blob bytes actually
+        removed; a blob younger than ``grace_seconds``, default one hour, is only
+        removed by a later cleanup), plus ``kept_artifacts`` and ``swept_blobs``.
+        """
+        from .. import gc
+
+        policies = self.retention_policies(max_age_days, keep_champions)
+        grace = gc.DEFAULT_GRACE_SECONDS if grace_seconds is None else float(grace_seconds)
+        plan = gc.plan(self.store, policies, grace_seconds=grace)
+        stats = {
+            "total_artifacts": plan.total_artifacts,
+            "deleted_artifacts": len(plan.delete),
+            "preserved_champions": plan.kept_by_reason.get("keep_champions", 0),
+            "freed_bytes": plan.freed_bytes,
+            "kept_artifacts": plan.kept,
+            "swept_blobs": 0,
+        }
+        if not dry_run:
+            result = gc.apply(self.store, plan)
+            stats["deleted_artifacts"] = result.deleted_artifacts
+            stats["freed_bytes"] = result.freed_bytes
+            stats["swept_blobs"] = result.swept_blobs
+        log.info("%s %d artifacts, %d bytes", "would delete" if dry_run else "deleted",
+                 stats["deleted_artifacts"], stats["freed_bytes"])
+        return stats
+
+    def create_archive(
+        self,
+        archive_path: str | os.PathLike[str],
+        model_id: str | None = None,
+        evaluation_id: str | None = None,
+        artifact_types: list[ArtifactType | str] | None = None,
+        include_metadata: bool = True,
+    ) -> str:
+        """Archive the matching artifacts to ``archive_path`` and store the archive; return its id.
+
+        The archive is written by :func:`artifactstore.archive.create_archive`
+        (tar.zst for a path ending in ``.tar.zst``, else tar.gz), kept at
+        ``archive_path``, and stored as it is (no second compression) with type
+        ``"archive"`` (:data:`ARCHIVE_TYPE`), tags ``archive`` and ``backup``,
+        and the filters and member count in its metadata. No matching artifact
+        is a ``ValueError``.
+        """
+        from ..archive import create_archive
+
+        types = [getattr(t, "value", t) for t in artifact_types] if artifact_types else None
+        arts = self.store.find(model_id=model_id, evaluation_id=evaluation_id, artifact_type=types)
+        if not arts:
+            raise InvalidInputError("no artifacts match the archive's criteria")
+        dest = Path(archive_path)
+        fmt = "tar.zst" if dest.name.lower().endswith((".tar.zst", ".tzst")) else "tar.gz"
+        if not dest.parent.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        create_archive(self.store, dest, arts, include_metadata=include_metadata, fmt=fmt)
+        art = self.store.put(
+            dest, artifact_type=ARCHIVE_TYPE, model_id=model_id, evaluation_id=evaluation_id,
+            tags=["archive", "backup"], codec="none",
+            metadata={
+                "archive_type": "artifact_collection", "format": fmt, "artifact_count": len(arts),
+                "includes_metadata": include_metadata, "artifact_ids": [a.id for a in arts],
+                "artifact_types": types,
+            },
+        )
+        log.info("created archive %s with %d artifacts", art.id, len(arts))
+        self._after_write([art])
+        return art.id
+
+    def _backup_state_file(self) -> Path:
+        import platformdirs
+
+        key = hashlib.sha256(f"{self.store.url}\n{self.config.backup_url}".encode()).hexdigest()[:16]
+        return Path(platformdirs.user_state_dir("artifactstore")) / "backups" / f"{key}.json"
+
+    def _maybe_backup(self) -> None:
+        interval = self.config.backup_interval_hours * 3600
+        with self._lock:
+            if self._last_backup is None:
+                try:
+                    self._last_backup = float(json.loads(self._backup_state_file().read_text())["last_backup"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    self._last_backup = 0.0
+            if time.time() - self._last_backup < interval:
+                return
+            self._last_backup = time.time()  # one attempt per interval, even if it fails
+        try:
+            self.backup()
+        except ImportError as exc:
+            self._warn_once("sync", "backup skipped: %s", exc)
+        except Exception as exc:  # a failed backup must never fail the write that triggered it
+            log.warning("backup to %s failed: %s: %s", _redacted(self.config.backup_url), type(exc).__name__, exc)
+
+    def backup(self) -> Any:
+        """Copy this store to ``config.backup_url`` now with :func:`artifactstore.sync.sync`; return its report.
+
+        This is the backup mechanism (``artifactstore sync`` does the same from a
+        terminal). With ``backup_enabled``, writes run it by themselves once
+        ``backup_interval_hours`` have passed since the last backup, whose time is
+        kept in the user state folder.
+        """
+        if not self.config.backup_url:
+            raise InvalidInputError("no backup_url is configured")
+        from ..sync import sync
+
+        with open_store(self.config.backup_url) as dst:
+            report = sync(self.store, dst)
+        now = time.time()
+        with self._lock:
+            self._last_backup = now
+        state = self._backup_state_file()
+        try:
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_text(json.dumps({"last_backup": now, "store": self.store.url}))
+        except OSError as exc:
+            log.warning("cannot record the backup time in %s: %s", state, exc)
+        log.info("backed up %s to %s", self.store.url, _redacted(self.config.backup_url))
+        return report
+
+
+def _redacted(url: str | None) -> str:
+    from ..redact import redact_url
+
+    return redact_url(url or "")
+
+
+def create_artifact_manager(config_path: str | os.PathLike[str] | None = None) -> ArtifactManager:
+    """An :class:`ArtifactManager` configured from a JSON or TOML file (defaults without one).
+
+    Unlike the seed, a ``config_path`` that does not exist is an error
+    (``FileNotFoundError``) rather than silently ignored.
+    """
+    config = load_config(config_path) if config_path is not None else ArtifactManagerConfig()
+    return ArtifactManager(config)
+
