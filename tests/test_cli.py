@@ -563,6 +563,36 @@ def test_progress_bar_unit() -> None:
     b2(5000)
     b2.close()
     assert "4.9 KiB" in unknown.getvalue() and "%" not in unknown.getvalue()
+    quiet = io.StringIO()
+    b3 = ProgressBar(None, "stdin", quiet, interval=0, start_after=10_000)
+    b3(5000)
+    b3.close()
+    assert quiet.getvalue() == ""
+    late = io.StringIO()
+    b4 = ProgressBar(None, "stdin", late, interval=0, start_after=10_000)
+    b4(6000)
+    b4(6000)
+    b4.close()
+    assert "11.7 KiB" in late.getvalue()
+
+
+def test_progress_bar_auto_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from artifactstore.cli import progress
+
+    monkeypatch.setattr(progress, "stderr_is_tty", lambda: False)
+    with progress.progress_bar(1 << 30, "x") as cb:
+        assert cb is None
+    monkeypatch.setattr(progress, "stderr_is_tty", lambda: True)
+    with progress.progress_bar(100, "x") as cb:
+        assert cb is None  # small: no bar
+    with progress.progress_bar(100, "x", enabled=False) as cb:
+        assert cb is None
+    with progress.progress_bar(progress.LARGE, "x", enabled=None) as cb:
+        assert isinstance(cb, ProgressBar) and cb.start_after == 0
+        cb.file = io.StringIO()
+    with progress.progress_bar(None, "x") as cb:
+        assert isinstance(cb, ProgressBar) and cb.start_after == progress.LARGE
+        cb.file = io.StringIO()
 
 
 # --- formatting helpers ----------------------------------------------------------------------

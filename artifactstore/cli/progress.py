@@ -25,12 +25,13 @@ class ProgressBar:
     """``bar = ProgressBar(total, "put report.json"); bar(4096); ...; bar.close()``."""
 
     def __init__(self, total: int | None, label: str, file: TextIO | None = None, *, width: int = 30,
-                 interval: float = 0.1) -> None:
+                 interval: float = 0.1, start_after: int = 0) -> None:
         self.total = total if total and total > 0 else None
         self.label = label
         self.file = file if file is not None else sys.stderr
         self.width = width
         self.interval = interval
+        self.start_after = start_after  # draw nothing until this many bytes went by
         self.done = 0
         self._start = time.monotonic()
         self._last = 0.0
@@ -39,6 +40,8 @@ class ProgressBar:
 
     def __call__(self, nbytes: int) -> None:
         self.done += nbytes
+        if self.done < self.start_after:
+            return
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
@@ -62,6 +65,8 @@ class ProgressBar:
         if self._closed:
             return
         self._closed = True
+        if self.done < self.start_after and not self._drawn:
+            return  # a small transfer of unknown size: no bar at all
         self._draw(time.monotonic())
         self.file.write("\n")
         self.file.flush()
@@ -80,14 +85,17 @@ def progress_bar(total: int | None, label: str, *, enabled: bool | None = None,
     """Yield a progress callable, or ``None`` when no bar should be drawn.
 
     ``enabled=None`` (auto) draws a bar for transfers of ``threshold`` bytes or more
-    when stderr is a terminal; ``True`` always draws one; ``False`` never does.
+    when stderr is a terminal (of unknown size: once ``threshold`` bytes went by);
+    ``True`` always draws one; ``False`` never does.
     """
+    start_after = 0
     if enabled is None:
         enabled = stderr_is_tty() and (total is None or total >= threshold)
+        start_after = threshold if total is None else 0
     if not enabled:
         yield None
         return
-    bar = ProgressBar(total, label)
+    bar = ProgressBar(total, label, start_after=start_after)
     try:
         yield bar
     finally:
