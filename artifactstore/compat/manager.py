@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from ..evaluation.episodes import export_episodes
@@ -33,6 +33,9 @@ from .config import (
     StoragePolicy,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from ..sync import SyncReport
 
 __all__ = ["ARCHIVE_TYPE", "ArtifactManager", "create_artifact_manager"]
 
@@ -551,7 +554,7 @@ class ArtifactManager:
         except Exception as exc:  # a failed backup must never fail the write that triggered it
             log.warning("backup to %s failed: %s: %s", _redacted(self.config.backup_url), type(exc).__name__, exc)
 
-    def backup(self) -> Any:
+    def backup(self) -> SyncReport:
         """Copy this store to ``config.backup_url`` now with :func:`artifactstore.sync.sync`; return its report.
 
         This is the backup mechanism (``artifactstore sync`` does the same from a
