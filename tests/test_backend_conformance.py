@@ -71,12 +71,26 @@ class _RemoteBackendTests(BackendTests):
         return FsspecBackend(self._root.url, **self._options(self._root))
 
 
+@pytest.fixture(scope="module")
+def botocore_session() -> Any:
+    """One botocore session for the module's S3 clients.
+
+    Each new S3FileSystem otherwise builds a session and parses botocore's S3
+    model again (0.1-0.5 s here, per test); the clients stay one per backend.
+    """
+    return pytest.importorskip("aiobotocore.session").AioSession()
+
+
 class TestS3Backend(_RemoteBackendTests):
     part_size_option = "default_block_size"
 
     @pytest.fixture
-    def backend(self, s3_url: RemoteRoot) -> Iterator[Backend]:
+    def backend(self, s3_url: RemoteRoot, botocore_session: Any) -> Iterator[Backend]:
+        self._session = botocore_session
         yield from self._backend(s3_url)
+
+    def _options(self, root: RemoteRoot) -> dict[str, Any]:
+        return {**super()._options(root), "session": self._session}
 
 
 class TestGCSBackend(_RemoteBackendTests):

@@ -148,8 +148,14 @@ CLOUDS: dict[str, CloudSpec] = {
         put_chunk_kwarg=None,  # set on the SDK client instead, see configure_filesystem
         concurrency_option="max_concurrency",
         credential_options=(
-            "connection_string", "account_key", "sas_token", "credential", "client_id", "client_secret", "anon",
-        ),  # fmt: skip
+            "connection_string",
+            "account_key",
+            "sas_token",
+            "credential",
+            "client_id",
+            "client_secret",
+            "anon",
+        ),
         aliases={},
     ),
 }
@@ -260,7 +266,9 @@ def _normalise_url(spec: CloudSpec, url: str, opts: dict[str, Any]) -> str:
     return url
 
 
-def resolve(url: str, options: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+def resolve(
+    url: str, options: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """The URL to give the backend and the client library's storage options.
 
     ``options`` are what the user passed to ``artifactstore.open``; ``env``
@@ -522,6 +530,18 @@ def classify_error(exc: BaseException) -> str:
     return UNKNOWN
 
 
+def _describe(exc: BaseException) -> str:
+    """One line: exception type, first line of its message, HTTP status and error code if known."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+    for e in _chain(exc):
+        status, code = _status_and_code(e)
+        if status is not None or code:
+            text += f" [{' '.join(str(x) for x in (status, code) if x)}]"
+            break
+    return text
+
+
 class RemoteCalls:
     """Runs a backend's calls to its client library: retries and error translation.
 
@@ -541,17 +561,19 @@ class RemoteCalls:
         options: Mapping[str, Any],
         policy: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = redact_url(url).rstrip("/")
         self.policy = policy
         self._secrets = secret_values(options)
         self._sleep = sleep
+        self._clock = clock
 
     def where(self, key: str) -> str:
         return f"{self.url}/{key}" if key else self.url
 
     def __call__(self, op: str, key: str, fn: Callable[[], T]) -> T:
-        start = time.monotonic()
+        start = self._clock()
         delays = self.policy.delays()
         attempt = 0
         while True:
@@ -564,18 +586,18 @@ class RemoteCalls:
                     raise
                 if kind == UNKNOWN:
                     raise
-                detail = scrub(f"{type(exc).__name__}: {exc}", self._secrets)
+                detail = scrub(_describe(exc), self._secrets)
                 where = self.where(key)
                 if kind == TRANSIENT:
                     delay = next(delays, None)
-                    if delay is not None and time.monotonic() - start + delay <= self.policy.total_timeout:
+                    if delay is not None and self._clock() - start + delay <= self.policy.total_timeout:
                         logger.warning(
                             "%s %s failed (%s); attempt %d of %d, retrying in %.2f s",
                             op, where, detail, attempt, self.policy.attempts, delay,
                         )  # fmt: skip
                         self._sleep(delay)
                         continue
-                    msg = f"{op} {where} failed after {attempt} attempt(s) over {time.monotonic() - start:.1f} s: {detail}"
+                    msg = f"{op} {where} failed after {attempt} attempt(s) over {self._clock() - start:.1f} s: {detail}"
                 elif kind == NOT_FOUND:
                     msg = f"{op} {where} failed: the bucket or container does not exist ({detail})"
                 else:

@@ -345,9 +345,9 @@ class FsspecBackend(Backend):
                         continue
                     yield ObjectInfo(key, st.st_size, st.st_mtime)
             return
-        base = self._rpath(prefix).rstrip("/")
+        rbase = self._rpath(prefix).rstrip("/")
         try:
-            found = self._call("list", prefix, lambda: self.fs.find(base, detail=True, withdirs=False))
+            found = self._call("list", prefix, lambda: self.fs.find(rbase, detail=True, withdirs=False))
         except FileNotFoundError:
             return
         root = self.root.strip("/")

