@@ -30,7 +30,7 @@ from .hookspecs import hookimpl
 from .models import Artifact, ArtifactType, StoreStats, VerifyReport
 from .store import ArtifactStore, open_store
 
-open = open_store  # noqa: A001  (artifactstore.open(url) is the documented entry point)
+open = open_store
 
 __all__ = [
     "__version__",

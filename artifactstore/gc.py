@@ -10,6 +10,7 @@ moment each blob is deleted, so a writer in flight elsewhere loses nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -216,7 +217,7 @@ def apply(
             continue
         if not store.backend.has_mtime and obj.mtime is None and the_plan.grace_seconds > 0:
             continue  # no clock to judge age by: never sweep
-        if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, lambda k=obj.key: store.backend.delete(k)):
+        if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, functools.partial(store.backend.delete, obj.key)):
             swept += 1
             freed += obj.size
         else:

@@ -74,8 +74,10 @@ def validate_name(name: str) -> str:
 
 
 def validate_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or alias.startswith("v") and _VERSION_RE.match(alias):
-        raise InvalidNameError(str(alias), "an alias is 1-128 of [A-Za-z0-9._-], not starting with a dot or dash, and not of the form v<N>")
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or (alias.startswith("v") and _VERSION_RE.match(alias)):
+        raise InvalidNameError(
+            str(alias), "an alias is 1-128 of [A-Za-z0-9._-], not starting with a dot or dash, and not of the form v<N>"
+        )
     return alias
 
 

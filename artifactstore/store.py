@@ -99,7 +99,7 @@ def _open_source(source: Any) -> _Src:
         name = getattr(source, "name", None)
         default = Path(name).name if isinstance(name, str) and name else None
         size: int | None = None
-        reopen = None
+        reopen: Callable[[], IO[bytes]] | None = None
         try:
             if source.seekable():
                 start = source.tell()
@@ -246,7 +246,7 @@ class ArtifactStore:
         reg = self.registry.get("codec", name)
         if reg is None:
             raise UnknownCodecError(name, [*self.registry.names("codec"), "auto"])
-        codec = reg.factory()
+        codec: Codec = reg.factory()
         with self._lock:
             self._codecs[name] = codec
         return codec
@@ -526,7 +526,9 @@ class ArtifactStore:
         with self.open(ref) as f:
             return f.read()
 
-    def get(self, ref: str | Artifact, dest: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> Path:
+    def get(
+        self, ref: str | Artifact, dest: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+    ) -> Path:
         """Write the artifact to ``dest`` (a file path, or an existing folder that receives
         the artifact's base name), verified; ``dest`` is replaced atomically."""
         art = self.resolve(ref)
@@ -689,7 +691,10 @@ class ArtifactStore:
             "metadata": _check_metadata(metadata),
             "repro": _check_metadata(repro),
         }
-        return self.catalog.upsert_evaluation(entry, before_commit=lambda: self.records.append([dict(entry)]))
+        def record() -> None:
+            self.records.append([dict(entry)])
+
+        return self.catalog.upsert_evaluation(entry, before_commit=record)
 
     def evaluation(self, evaluation_id: str) -> EvaluationRecord:
         rec = self.catalog.get_evaluation(evaluation_id)

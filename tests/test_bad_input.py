@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import snapshot
 
 import artifactstore
 from artifactstore import errors
+from helpers import snapshot
 
 BAD_NAMES = [
     "../escape.txt", "a/../../b", "/etc/passwd", "a\\b.txt", "..\\..\\win.ini", "nul\x00byte", "ctl\x07char",

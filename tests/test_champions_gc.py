@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import multiprocessing as mp
 import random
 import time
@@ -46,7 +47,7 @@ def test_16_processes_promoting_at_once(tmp_path: Path) -> None:
         assert {c.champion_id for c in chain} == {w[0] for w in wins}
         # one champion at any time: a single linked chain with consecutive sequence numbers
         assert [c.seq for c in chain] == list(range(len(chain), 0, -1))
-        for newer, older in zip(chain, chain[1:], strict=False):
+        for newer, older in itertools.pairwise(chain):
             assert newer.previous_champion == older.champion_id
             assert newer.previous_model_id == older.model_id
             assert newer.global_score > older.global_score  # strictly increasing with only_if_better

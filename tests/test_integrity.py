@@ -9,7 +9,6 @@ import pytest
 
 import artifactstore
 from artifactstore.errors import BlobMissingError, IntegrityError
-
 from helpers import snapshot
 
 

@@ -179,7 +179,7 @@ class Backend(ABC):
         """
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook with a default
         """Release connections and threads. *Default*: nothing."""
 
     def __repr__(self) -> str:

@@ -45,7 +45,7 @@ def champion_row(e: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _eval_of(r: Mapping[str, Any]) -> EvaluationRecord:
+def _eval_of(r: Any) -> EvaluationRecord:
     return EvaluationRecord(
         evaluation_id=r["evaluation_id"], model_id=r["model_id"], timestamp=_dt_of(r["timestamp"]),
         global_score=r["global_score"], success_rate=r["success_rate"], is_champion=bool(r["is_champion"]),
@@ -54,7 +54,7 @@ def _eval_of(r: Mapping[str, Any]) -> EvaluationRecord:
     )
 
 
-def _champ_of(r: Mapping[str, Any]) -> ChampionRecord:
+def _champ_of(r: Any) -> ChampionRecord:
     return ChampionRecord(
         champion_id=r["champion_id"], seq=r["seq"], model_id=r["model_id"], evaluation_id=r["evaluation_id"],
         timestamp=_dt_of(r["timestamp"]), global_score=r["global_score"], success_rate=r["success_rate"],
@@ -71,7 +71,9 @@ class EvaluationTables:
     read: Callable[..., Any]
     _insert: Callable[[sa.Table], Any]
 
-    def upsert_evaluation(self, entry: Mapping[str, Any], before_commit: Callable[[], None] | None = None) -> EvaluationRecord:
+    def upsert_evaluation(
+        self, entry: Mapping[str, Any], before_commit: Callable[[], None] | None = None
+    ) -> EvaluationRecord:
         row = eval_row(entry)
 
         def txn(conn: sa.Connection) -> EvaluationRecord:

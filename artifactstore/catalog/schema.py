@@ -29,7 +29,9 @@ SCHEMA_VERSION = 1
 metadata = sa.MetaData()
 _S = sa.String
 
-meta = sa.Table("as_meta", metadata, sa.Column("key", _S(64), primary_key=True), sa.Column("value", sa.Text, nullable=False))
+meta = sa.Table(
+    "as_meta", metadata, sa.Column("key", _S(64), primary_key=True), sa.Column("value", sa.Text, nullable=False)
+)
 
 artifacts = sa.Table(
     "artifacts",

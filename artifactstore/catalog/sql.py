@@ -43,6 +43,7 @@ ORDERINGS["newest"] = ORDERINGS["-created_at"]
 ORDERINGS["oldest"] = ORDERINGS["created_at"]
 
 FindFilters = Mapping[str, Any]
+_EQ_COLUMNS = ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "name", "sha256")
 
 
 def canonical_json(value: Any) -> str:
@@ -65,7 +66,7 @@ def _ts(value: Any) -> float:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.UTC)
-        return value.timestamp()
+        return float(value.timestamp())
     raise InvalidInputError(f"not a timestamp: {value!r}")
 
 
@@ -279,7 +280,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
 
         return self.read(q)
 
-    def _hydrate(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[Artifact]:
+    def _hydrate(self, conn: sa.Connection, rows: Sequence[Any]) -> list[Artifact]:
         ids = [r["id"] for r in rows]
         tag_map: dict[str, list[str]] = {}
         for i in range(0, len(ids), _IN_CHUNK):
@@ -303,7 +304,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     def _where(self, f: FindFilters) -> list[sa.ColumnElement[bool]]:
         a = S.artifacts.c
         conds: list[sa.ColumnElement[bool]] = []
-        for col in ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "name", "sha256"):
+        for col in _EQ_COLUMNS:
             v = f.get(col)
             if v is None:
                 continue
@@ -422,7 +423,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     def set_alias(self, name: str, alias: str, artifact_id: str, before_commit: Callable[[], None] | None = None,
                   conn: sa.Connection | None = None) -> None:
         def txn(c: sa.Connection) -> None:
-            stmt = self._insert(S.aliases).values(name=name, alias=alias, artifact_id=artifact_id, updated_at=time.time())
+            now = time.time()
+            stmt = self._insert(S.aliases).values(name=name, alias=alias, artifact_id=artifact_id, updated_at=now)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[S.aliases.c.name, S.aliases.c.alias],
                 set_={"artifact_id": artifact_id, "updated_at": time.time()},
@@ -459,9 +461,15 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0),
                           sa.func.coalesce(sa.func.sum(blobs.c.stored), 0))
             ).one()
-            by_codec = dict(conn.execute(sa.select(blobs.c.codec, sa.func.sum(blobs.c.stored)).group_by(blobs.c.codec)).all())
-            by_type = dict(conn.execute(sa.select(a.artifact_type, sa.func.count()).where(*where).group_by(a.artifact_type)).all())
-            by_model = dict(
+            by_codec = dict(
+                conn.execute(sa.select(blobs.c.codec, sa.func.sum(blobs.c.stored)).group_by(blobs.c.codec)).all()
+            )
+            by_type: dict[Any, Any] = dict(
+                conn.execute(
+                    sa.select(a.artifact_type, sa.func.count()).where(*where).group_by(a.artifact_type)
+                ).all()
+            )
+            by_model: dict[Any, Any] = dict(
                 conn.execute(
                     sa.select(sa.func.coalesce(a.model_id, ""), sa.func.count()).where(*where)
                     .group_by(sa.func.coalesce(a.model_id, ""))

@@ -19,7 +19,8 @@ def _cloud_backend(url: str, **options: Any) -> Backend:
     # raises MissingDependencyError naming the extra when s3fs/gcsfs/adlfs is absent.
     from ..backends import cloud
 
-    return cloud.make_backend(url, **options)
+    backend: Backend = cloud.open_backend(url, **options)
+    return backend
 
 
 @hookimpl
