@@ -76,9 +76,9 @@ def parse_formats(format_type: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _json_default(o: Any) -> Any:
-    item = getattr(o, "item", None)  # NumPy scalars
-    if callable(item) and type(o).__module__ == "numpy":
-        return item()
+    tolist = getattr(o, "tolist", None)  # NumPy scalars and arrays, to Python numbers and lists
+    if callable(tolist) and type(o).__module__ == "numpy":
+        return tolist()
     if isinstance(o, (_dt.datetime, _dt.date, _dt.time)):
         return o.isoformat()
     if isinstance(o, Enum):
@@ -87,9 +87,6 @@ def _json_default(o: Any) -> Any:
         return sorted(o, key=str)
     if isinstance(o, (bytes, bytearray)):
         return bytes(o).decode("utf-8", "backslashreplace")
-    tolist = getattr(o, "tolist", None)  # NumPy arrays
-    if callable(tolist):
-        return tolist()
     return str(o)
 
 

@@ -94,11 +94,8 @@ def _jsonable(value: Any) -> Any:
 def _default(o: Any) -> Any:
     if isinstance(o, (set, frozenset, tuple)):
         return list(o)
-    item = getattr(o, "item", None)
-    if callable(item) and type(o).__module__ == "numpy":
-        return item()
-    tolist = getattr(o, "tolist", None)
-    if callable(tolist):
+    tolist = getattr(o, "tolist", None)  # NumPy scalars and arrays
+    if callable(tolist) and type(o).__module__ == "numpy":
         return tolist()
     if isinstance(o, (_dt.datetime, _dt.date)):
         return o.isoformat()
