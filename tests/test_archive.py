@@ -492,3 +492,44 @@ def test_hostile_truncated_archive(target: ArtifactStore, tmp: Path) -> None:
         import_archive(target, path)
     assert "unreadable" in info.value.reason
     assert target.count() == 1
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def _cli() -> Any:
+    from artifactstore.cli import commands_archive
+    from artifactstore.cli.main import cli
+
+    if "archive" not in cli.commands:  # until main.COMMAND_MODULES lists the module
+        commands_archive.register(cli)
+    return cli
+
+
+def test_cli_archive_and_import(source: ArtifactStore, tmp: Path) -> None:
+    from click.testing import CliRunner
+
+    arts = _fill(source)
+    source.close()
+    runner = CliRunner(env={"ARTIFACTSTORE_URL": None, "ARTIFACTSTORE_CATALOG": None})
+    out = tmp / "m1.tar.zst"
+    r = runner.invoke(_cli(), ["--store", str(tmp / "source"), "archive", str(out), "--model", "m1", "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["fmt"] == "tar.zst" and info["count"] == sum(1 for a in arts if a.model_id == "m1")
+    r = runner.invoke(_cli(), ["--store", str(tmp / "fresh"), "import", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"imported {info['count']} artifacts" in r.stdout
+    r = runner.invoke(_cli(), ["--store", str(tmp / "fresh"), "import", str(out), "--json"])
+    assert json.loads(r.stdout)["imported"] == [] and len(json.loads(r.stdout)["skipped"]) == info["count"]
+
+
+def test_cli_import_refuses_hostile_archive(target: ArtifactStore, tmp: Path) -> None:
+    from click.testing import CliRunner
+
+    path = _write(tmp / "evil.tar.gz", [*_members(ITEMS), _reg("../evil.txt", b"x")])
+    target.close()
+    runner = CliRunner(env={"ARTIFACTSTORE_URL": None, "ARTIFACTSTORE_CATALOG": None})
+    r = runner.invoke(_cli(), ["--store", str(tmp / "target"), "import", str(path)])
+    assert r.exit_code == 1
+    assert "refusing archive member '../evil.txt'" in r.stderr

@@ -224,3 +224,29 @@ def test_sync_verify_off_still_copies_everything(src: ArtifactStore, mem: Artifa
 def test_sync_refuses_the_same_store(src: ArtifactStore, tmp_path: Path) -> None:
     with artifactstore.open(tmp_path / "src") as again, pytest.raises(InvalidInputError):
         sync(src, again)
+
+
+def test_cli_sync(src: ArtifactStore, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from artifactstore.cli import commands_archive
+    from artifactstore.cli.main import cli
+
+    if "sync" not in cli.commands:  # until main.COMMAND_MODULES lists the module
+        commands_archive.register(cli)
+    _fill(src)
+    src.close()
+    runner = CliRunner(env={"ARTIFACTSTORE_URL": None, "ARTIFACTSTORE_CATALOG": None})
+    args = ["sync", str(tmp_path / "src"), str(tmp_path / "copy"), "--json"]
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["blobs_copied"] == 6
+    second = runner.invoke(cli, args)
+    data = json.loads(second.stdout)
+    assert (data["blobs_copied"], data["bytes_copied"], data["ok"]) == (0, 0, True)
+    missing = runner.invoke(cli, ["sync", str(tmp_path / "nowhere"), str(tmp_path / "copy")])
+    assert missing.exit_code == 1 and "no artifact store" in missing.stderr
+    with artifactstore.open(tmp_path / "copy") as copy:
+        assert copy.count() == 7 and copy.verify().ok
