@@ -11,7 +11,16 @@ lacks (or holds a shorter copy of: a local append log that grew), the blobs its
 new entries reference are copied and verified *first*; the segment itself comes
 after. A destination that holds a segment therefore holds its blobs, and an
 interrupted sync simply resumes. Records segments are written before manifest
-segments, so a deletion is never behind the artifact it deletes.
+segments (they reference no blob), so a deletion is never behind the artifact it
+deletes, and manifests go in batches of at most 64 MiB, so memory stays bounded.
+A segment the destination holds a *longer* copy of is left alone (a sync back
+never clobbers a log its owner kept appending to); one whose copy is not a
+prefix of the source's is reported as a conflict and left alone.
+
+The destination's catalog is rebuilt with :meth:`ArtifactStore.reindex` when
+segments were copied. If a sync is interrupted after copying segments but
+before that, the next sync finds nothing to copy: pass ``reindex=True``
+(``artifactstore sync --reindex``) once, or run ``artifactstore reindex``.
 
 Verification (``verify=True``, the default) decodes each blob while it is being
 copied and compares the SHA-256 of the decoded bytes with the one in its key;
@@ -31,7 +40,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .codecs.base import Codec
 from .errors import InvalidInputError, UnknownCodecError
@@ -46,6 +55,8 @@ __all__ = ["SyncReport", "sync"]
 
 log = logging.getLogger("artifactstore.sync")
 BLOBS = "blobs/"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -266,109 +277,148 @@ def sync(
         raise InvalidInputError(f"source and destination are the same store: {src_store.backend.url}")
     report = SyncReport()
     copier = _Copier(src_store, dst_store, verify, progress)
-
-    # 1. The journal segments the destination lacks, or holds a shorter copy of.
-    src_segs, dst_segs = _segments(src_store), _segments(dst_store)
-    new_data: dict[str, bytes] = {}  # segment key -> its full source bytes
-    fresh: dict[str, bytes] = {}  # segment key -> the bytes the destination has not seen
-    for key in sorted(src_segs):
-        have = dst_segs.get(key)
-        if have is not None and have >= src_segs[key]:
-            continue  # equal, or a copy of ours that the source has not caught up with
-        try:
-            data = src_store.backend.read_bytes(key)
-        except FileNotFoundError:
-            continue
-        old = b""
-        if have is not None:
-            old = dst_store.backend.read_bytes(key)
-            if not data.startswith(old):
-                log.warning("sync: %s differs between %s and %s; left as it is", key, src_store.url, dst_store.url)
-                report.conflicts.append(key)
-                continue
-        if len(data) > len(old):
-            new_data[key] = data
-            fresh[key] = data[len(old):]
-
-    # 2. Blobs referenced by the new manifest entries (unless deleted in the same new records).
-    deleted = {str(e.get("artifact_id")) for k, d in fresh.items() if k.startswith(RECORDS + "/")
-               for e in _entries(d) if e.get("kind") == "delete"}
-    needed: dict[str, str | None] = {}
-    for k, d in fresh.items():
-        if not k.startswith(MANIFESTS + "/"):
-            continue
-        for e in _entries(d):
-            if e.get("kind") == "artifact" and isinstance(e.get("blob_key"), str) and e.get("id") not in deleted:
-                needed.setdefault(e["blob_key"], e.get("codec"))
-
-    src_blobs = {o.key: o.size for o in src_store.backend.list(BLOBS)}
-    dst_blobs = {o.key: o.size for o in dst_store.backend.list(BLOBS)}
-    to_copy: dict[str, str | None] = {}
-    for key, hint in needed.items():
-        if key not in dst_blobs:
-            to_copy[key] = hint
-    # A destination blob whose size differs from the source's: truncated or damaged,
-    # unless both are valid encodings of the same content (checked before replacing).
-    size_bad = {key for key, size in dst_blobs.items()
-                if key in src_blobs and src_blobs[key] != size and key not in to_copy
-                and not copier.check(dst_store, key)}
-    to_copy.update({key: None for key in size_bad})
-
-    copied: set[str] = set()  # blob keys copied by this sync (and verified, with verify)
     n_workers = workers or (8 if (src_store.backend.is_remote or dst_store.backend.is_remote) else 2)
-    _copy_all(copier, to_copy, src_blobs, report, copied, n_workers)
-    report.repaired.extend(sorted(size_bad & copied))
-
-    # 3. The segments themselves: records first, so a deletion never trails its artifact.
-    for key in sorted(new_data, key=lambda k: (not k.startswith(RECORDS + "/"), k)):
-        dst_store.backend.write_bytes(key, new_data[key])
-        report.segments_copied += 1
-        report.segment_bytes += len(new_data[key])
-
-    # 4. The destination's catalog.
-    if reindex or (reindex is None and new_data):
-        report.reindexed = dst_store.reindex()
-
-    # 5. Blobs the destination's catalog references but lacks (cheap: one query and
-    #    the listing) or, with repair, that fail their hash.
-    referenced = dst_store.catalog.referenced_blob_keys()
-    dst_now = set(dst_blobs) | copied
-    bad = referenced - dst_now - set(report.missing_source) - set(report.corrupt_source)
-    if repair:
-        for key in sorted(referenced & (dst_now - copied)):
-            report.blobs_checked += 1
-            if not copier.check(dst_store, key):
-                log.warning("sync: destination blob %s fails its SHA-256; repairing from the source", key)
-                bad.add(key)
-    if bad:
-        report.unrepairable.extend(sorted(bad - set(src_blobs)))
-        fixed: set[str] = set()
-        _copy_all(copier, {k: None for k in bad if k in src_blobs}, src_blobs, report, fixed, n_workers)
-        report.repaired.extend(sorted(fixed))
-        report.unrepairable.extend(sorted(bad - fixed - set(report.unrepairable)))
+    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="artifactstore-sync") as pool:
+        _sync(src_store, dst_store, copier, pool, report, repair, reindex)
     report.repaired = sorted(set(report.repaired))
     return report
 
 
-def _copy_all(copier: _Copier, keys: dict[str, str | None], src_blobs: dict[str, int], report: SyncReport,
-              copied: set[str], workers: int) -> None:
+def _pmap(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    return list(pool.map(fn, items))
+
+
+def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, pool: ThreadPoolExecutor,
+          report: SyncReport, repair: bool, reindex: bool | None) -> None:
+    src_segs, dst_segs = _segments(src_store), _segments(dst_store)
+    src_blobs = {o.key: o.size for o in src_store.backend.list(BLOBS)}
+    dst_blobs = {o.key: o.size for o in dst_store.backend.list(BLOBS)}
+    copied: set[str] = set()  # blob keys copied by this sync (and verified, with verify)
+
+    # 1. The journal segments the destination lacks, or holds a shorter copy of (a local
+    #    append log that grew). Records first: they reference no blob, and the deletions
+    #    among them tell which new artifacts need no blob copied.
+    todo = [k for k in sorted(src_segs) if dst_segs.get(k, -1) < src_segs[k]]
+    deleted: set[str] = set()
+    for batch in _batches([k for k in todo if k.startswith(RECORDS + "/")], src_segs):
+        for key, data, fresh in _pmap(pool, lambda k: _read_segment(src_store, dst_store, k, dst_segs), batch):
+            if _write_segment(dst_store, key, data, report):
+                deleted.update(str(e.get("artifact_id")) for e in _entries(fresh) if e.get("kind") == "delete")
+
+    # 2. Manifest segments, a batch at a time (bounded memory): first the blobs their new
+    #    entries reference, verified, then the segments. A segment in the destination
+    #    therefore always has its blobs there too, and an interrupted sync resumes.
+    for batch in _batches([k for k in todo if k.startswith(MANIFESTS + "/")], src_segs):
+        segs = _pmap(pool, lambda k: _read_segment(src_store, dst_store, k, dst_segs), batch)
+        needed: dict[str, str | None] = {}
+        for _key, data, fresh in segs:
+            if data is None:
+                continue
+            for e in _entries(fresh):
+                bkey = e.get("blob_key")
+                if e.get("kind") == "artifact" and isinstance(bkey, str) and e.get("id") not in deleted:
+                    needed.setdefault(bkey, e.get("codec"))
+        _copy_all(copier, pool, {k: v for k, v in needed.items() if k not in dst_blobs and k not in copied},
+                  src_blobs, report, copied)
+        for key, data, _fresh in segs:
+            _write_segment(dst_store, key, data, report)
+
+    # 3. A destination blob whose size differs from the source's is truncated or damaged,
+    #    unless both are valid encodings of the same content (checked before replacing).
+    differs = [k for k, size in dst_blobs.items() if k in src_blobs and src_blobs[k] != size and k not in copied]
+    size_bad = {k for k, ok in zip(differs, _pmap(pool, lambda k: copier.check(dst_store, k), differs), strict=True)
+                if not ok}
+    fixed: set[str] = set()
+    _copy_all(copier, pool, dict.fromkeys(size_bad), src_blobs, report, fixed)
+    copied |= fixed
+    report.repaired.extend(fixed)
+
+    # 4. The destination's catalog.
+    if reindex or (reindex is None and report.segments_copied):
+        report.reindexed = dst_store.reindex()
+
+    # 5. Blobs the destination's catalog references but lacks (cheap: one query and the
+    #    listing) or, with repair, that fail their hash.
+    referenced = dst_store.catalog.referenced_blob_keys()
+    dst_now = set(dst_blobs) | copied
+    bad = referenced - dst_now - set(report.missing_source) - set(report.corrupt_source)
+    if repair:
+        to_check = sorted(referenced & (dst_now - copied))
+        report.blobs_checked += len(to_check)
+        for key, ok in zip(to_check, _pmap(pool, lambda k: copier.check(dst_store, k), to_check), strict=True):
+            if not ok:
+                log.warning("sync: destination blob %s fails its SHA-256; repairing from the source", key)
+                bad.add(key)
+    if bad:
+        unrepairable = bad - set(src_blobs)
+        fixed = set()
+        _copy_all(copier, pool, {k: None for k in bad if k in src_blobs}, src_blobs, report, fixed)
+        report.repaired.extend(fixed)
+        report.unrepairable.extend(sorted(unrepairable | (bad - fixed)))
+
+
+_BATCH_BYTES = 64 << 20
+
+
+def _batches(keys: list[str], sizes: dict[str, int]) -> Iterable[list[str]]:
+    batch: list[str] = []
+    total = 0
+    for k in keys:
+        batch.append(k)
+        total += sizes[k]
+        if total >= _BATCH_BYTES or len(batch) >= 10_000:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
+
+
+def _read_segment(src: ArtifactStore, dst: ArtifactStore, key: str,
+                  dst_segs: dict[str, int]) -> tuple[str, bytes | None, bytes]:
+    """(key, the source's bytes or None when there is nothing to write, the bytes new to the destination)."""
+    try:
+        data = src.backend.read_bytes(key)
+    except FileNotFoundError:
+        return key, None, b""
+    old = b""
+    if key in dst_segs:
+        try:
+            old = dst.backend.read_bytes(key)
+        except FileNotFoundError:
+            old = b""
+        if not data.startswith(old):
+            # Never the case for journals (one writer per segment, append-only); do not
+            # overwrite what we do not understand.
+            log.warning("sync: %s differs between %s and %s; left as it is", key, src.url, dst.url)
+            return key, b"", b""
+    if len(data) <= len(old):
+        return key, None, b""
+    return key, data, data[len(old):]
+
+
+def _write_segment(dst: ArtifactStore, key: str, data: bytes | None, report: SyncReport) -> bool:
+    if data is None:
+        return False
+    if data == b"":  # a conflict (see _read_segment)
+        report.conflicts.append(key)
+        return False
+    dst.backend.write_bytes(key, data)
+    report.segments_copied += 1
+    report.segment_bytes += len(data)
+    return True
+
+
+def _copy_all(copier: _Copier, pool: ThreadPoolExecutor, keys: dict[str, str | None], src_blobs: dict[str, int],
+              report: SyncReport, copied: set[str]) -> None:
     if not keys:
         return
-    present = {k: v for k, v in keys.items() if k in src_blobs}
-    for k in sorted(set(keys) - set(present)):
+    for k in sorted(set(keys) - set(src_blobs)):
         report.missing_source.append(k)
-
-    def one(item: tuple[str, str | None]) -> tuple[str, str, int]:
-        status, n = copier.copy(*item)
-        return item[0], status, n
-
-    items = sorted(present.items())
-    if workers <= 1 or len(items) <= 1:
-        results = [one(i) for i in items]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artifactstore-sync") as pool:
-            results = list(pool.map(one, items))
-    for key, status, n in results:
+    items = sorted((k, v) for k, v in keys.items() if k in src_blobs)
+    for (key, _hint), (status, n) in zip(items, _pmap(pool, lambda i: copier.copy(*i), items), strict=True):
         if status == "ok":
             copied.add(key)
             report.blobs_copied += 1
