@@ -533,3 +533,13 @@ def test_cli_import_refuses_hostile_archive(target: ArtifactStore, tmp: Path) ->
     r = runner.invoke(_cli(), ["--store", str(tmp / "target"), "import", str(path)])
     assert r.exit_code == 1
     assert "refusing archive member '../evil.txt'" in r.stderr
+
+
+def test_import_into_s3_store(source: ArtifactStore, tmp: Path, s3_url: Any) -> None:
+    arts = _fill(source)
+    info = create_archive(source, tmp / "a.tar.zst", None, fmt="tar.zst")
+    with artifactstore.open(s3_url.url, tmp / "s3cat.db", **s3_url.storage_options) as remote:
+        report = import_archive(remote, info.path)
+        assert sorted(report.imported) == sorted(a.id for a in arts)
+        assert remote.verify().ok
+        assert [_same(remote.resolve(a.id)) for a in arts] == [_same(a) for a in arts]
