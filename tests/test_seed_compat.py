@@ -1060,3 +1060,14 @@ def test_no_backup_without_a_url(manager: ArtifactManager, tmp_path: Path) -> No
     manager.store_artifact(_file(tmp_path, "a.txt", b"x"), "log")  # nothing to back up to: no error
     with pytest.raises(ValueError, match="backup_url"):
         manager.backup()
+
+
+def test_file_names_with_characters_reserved_in_refs(manager: ArtifactManager, tmp_path: Path) -> None:
+    src = _file(tmp_path, "ep_2024-01-01T10:00:00@run2.mp4", VIDEO)
+    aid = manager.store_video_with_compression(src, model_id="m")
+    meta = manager.get_artifact(aid)
+    assert meta.name == "ep_2024-01-01T10_00_00_run2.mp4"
+    assert Path(manager.retrieve_artifact(aid, tmp_path / "back.mp4")).read_bytes() == VIDEO
+    assert manager.get_artifact(manager.store_artifact(_file(tmp_path, "~x.json", b"{}"), "report")).name == "_x.json"
+    assert manager.get_artifact(manager.store_artifact(_file(tmp_path, "plain.json", b"{}"), "report")).name \
+        == "plain.json"

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -20,9 +21,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidNameError
 from ..evaluation.episodes import export_episodes
 from ..models import Artifact, ArtifactType
+from ..refs import validate_name
 from ..retention.base import RetentionPolicy
 from ..store import ArtifactStore, open_store
 from .config import (
@@ -122,6 +124,25 @@ class ArtifactManager:
             return cfg.default_compression.value
         return "auto" if compress is None else "zstd"
 
+    @staticmethod
+    def _name_for(file_path: str | os.PathLike[str]) -> str | None:
+        """The artifact name for a file: its base name, with the characters names reserve
+        (``@`` and ``:`` name versions and aliases in refs) replaced by ``_``. ``None`` keeps
+        the store's default (the base name) when it is valid as it is."""
+        base = Path(file_path).name
+        try:
+            validate_name(base)
+            return None
+        except InvalidNameError:
+            pass
+        fixed = re.sub(r"[@:\\\x00-\x1f\x7f]", "_", base)
+        if fixed.startswith("~"):
+            fixed = "_" + fixed[1:]
+        try:
+            return validate_name(fixed)
+        except InvalidNameError:
+            return None  # let the store report the original name
+
     def _file_path(self, art: Artifact) -> str:
         local = self.store.backend.local_path(art.blob_key)
         if local is not None:
@@ -193,16 +214,22 @@ class ArtifactManager:
         """Store a file; return its artifact id.
 
         The artifact's name is the file's base name (storing the same name again
-        adds a version). ``compress``: ``None`` follows the config (compression
-        on: the configured ``default_compression``, or the ``auto`` codec when
-        none is configured, which compresses with zstd only what compresses);
-        ``True`` forces ``default_compression`` (zstd when none is configured);
-        ``False`` stores the bytes as they are. A missing file raises
-        ``FileNotFoundError`` (:class:`~artifactstore.errors.SourceNotFoundError`).
+        adds a version), with ``@`` and ``:`` (reserved in refs) replaced by ``_``.
+
+        ``compress``: ``None`` follows the config (compression on: the configured
+        ``default_compression``, or the ``auto`` codec when none is configured,
+        which compresses with zstd only what compresses); ``True`` forces
+        ``default_compression`` (zstd when none is configured); ``False`` stores
+        the bytes as they are. Identical content is stored once, so a blob
+        stored earlier with another codec is shared as it is.
+
+        A missing file raises ``FileNotFoundError``
+        (:class:`~artifactstore.errors.SourceNotFoundError`).
         """
         art = self.store.put(
             file_path,
             artifact_type=artifact_type,
+            name=self._name_for(file_path),
             model_id=model_id,
             evaluation_id=evaluation_id,
             suite_name=suite_name,
