@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import os
 import random
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -307,6 +310,38 @@ def test_zstd_encoders_in_many_threads_do_not_share_state() -> None:
     for t in threads:
         t.join()
     assert all(results[i] == compressible_bytes(400_000, seed=100 + i) for i in range(n))
+
+
+# --- native memory: tracemalloc does not see what zstd allocates in C -----------------------
+
+_RSS_SCRIPT = """
+import sys
+from artifactstore.codecs import ZstdCodec
+from artifactstore.testing.codecs import compressible_bytes, random_bytes
+
+def peak_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+text, noise = compressible_bytes(1 << 20, seed=1), random_bytes(2 << 20, seed=2)
+codec = ZstdCodec()
+class Sink:
+    def write(self, data):
+        return len(data)
+before = peak_kib()
+enc = codec.encoder(Sink(), size=None, member_name="x")
+for i in range(256):
+    enc.write(text if i % 2 else noise[i % 1024 : i % 1024 + (1 << 20)])
+enc.finish()
+print(peak_kib() - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the peak RSS from /proc")
+def test_zstd_native_memory_is_bounded_for_256_mib() -> None:
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT], capture_output=True, text=True, check=True).stdout
+    growth_mib = int(out) / 1024
+    assert growth_mib < 64, f"peak RSS grew by {growth_mib:.0f} MiB while streaming 256 MiB through zstd"
 
 
 # --- auto detection ------------------------------------------------------------------------
