@@ -1071,3 +1071,18 @@ def test_file_names_with_characters_reserved_in_refs(manager: ArtifactManager, t
     assert manager.get_artifact(manager.store_artifact(_file(tmp_path, "~x.json", b"{}"), "report")).name == "_x.json"
     assert manager.get_artifact(manager.store_artifact(_file(tmp_path, "plain.json", b"{}"), "report")).name \
         == "plain.json"
+
+
+def test_a_failing_auto_cleanup_does_not_fail_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from artifactstore import gc
+
+    def broken(*a: Any, **kw: Any) -> Any:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(gc, "plan", broken)
+    cfg = ArtifactManagerConfig(base_path=str(tmp_path / "s"), max_artifacts_per_type=1, auto_cleanup_check_every=1)
+    with ArtifactManager(cfg) as m, caplog.at_level(logging.WARNING, logger="artifactstore.compat"):
+        ids = [m.store_artifact(_file(tmp_path, f"l{i}.log", b"%d" % i), "log") for i in range(4)]
+        assert len(m.get_artifacts()) == 4 and len(set(ids)) == 4
+    assert "auto cleanup failed: OSError: disk on fire" in caplog.text

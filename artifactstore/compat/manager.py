@@ -91,6 +91,7 @@ class ArtifactManager:
         root = store.backend.local_path("")
         self.base_path: Path | None = Path(root) if root is not None else None
         self._lock = threading.Lock()
+        self._cleanup_lock = threading.Lock()
         self._writes_since_check = 0
         self._pending_types: set[str] = set()
         self._cleanup_floor: dict[str, int] = {}
@@ -182,19 +183,20 @@ class ArtifactManager:
             n = self.store.count(artifact_type=t)
             if n > max(limit, self._cleanup_floor.get(t, 0)) + margin:
                 over.append(t)
-        if not over:
-            return
+        if not over or not self._cleanup_lock.acquire(blocking=False):
+            return  # nothing over the limit, or another thread is cleaning up already
         try:
             stats = self.cleanup_artifacts(dry_run=False)
+            log.info("auto cleanup (%s over %d): deleted %d artifacts", ", ".join(over), limit,
+                     stats["deleted_artifacts"])
+            for t in over:
+                self._cleanup_floor[t] = self.store.count(artifact_type=t)
         except ImportError as exc:
             self._warn_once("gc", "auto cleanup skipped: %s", exc)
-            return
         except Exception as exc:  # a failed cleanup must never fail the write that triggered it
             log.warning("auto cleanup failed: %s: %s", type(exc).__name__, exc)
-            return
-        log.info("auto cleanup (%s over %d): deleted %d artifacts", ", ".join(over), limit, stats["deleted_artifacts"])
-        for t in over:
-            self._cleanup_floor[t] = self.store.count(artifact_type=t)
+        finally:
+            self._cleanup_lock.release()
 
     # --- storing -------------------------------------------------------------------------
 
