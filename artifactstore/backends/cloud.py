@@ -476,7 +476,7 @@ _TRANSIENT_TYPES = {
 _TRANSIENT_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeoutException",
     "InternalError", "InternalServerError", "ServiceUnavailable", "ServerBusy", "OperationTimedOut",
-    "TooManyRequests", "RequestLimitExceeded", "PriorRequestNotComplete", "rateLimitExceeded", "backendError",
+    "TooManyRequests", "RequestLimitExceeded", "PriorRequestNotComplete",
 }  # fmt: skip
 
 
@@ -553,7 +553,7 @@ class RemoteCalls:
     Errors of other kinds (TypeError...) are bugs and propagate unchanged.
     """
 
-    WRITE_OPS = frozenset({"write", "upload", "commit"})
+    WRITE_OPS = frozenset({"write", "upload"})
 
     def __init__(
         self,

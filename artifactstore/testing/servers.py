@@ -56,9 +56,11 @@ from typing import Any
 __all__ = [
     "AZURITE_ACCOUNT",
     "AZURITE_KEY",
+    "GCS_PROJECT",
     "ServerHandle",
     "ServerStartError",
     "ServerUnavailable",
+    "azurite_connection_string",
     "azurite_executable",
     "create_bucket",
     "delete_bucket",
