@@ -217,7 +217,8 @@ def apply(
             continue
         if not store.backend.has_mtime and obj.mtime is None and the_plan.grace_seconds > 0:
             continue  # no clock to judge age by: never sweep
-        if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, functools.partial(store.backend.delete, obj.key)):
+        delete = functools.partial(_delete_if_present, store, obj.key)
+        if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, delete):
             swept += 1
             freed += obj.size
         else:
@@ -225,6 +226,14 @@ def apply(
     staging = _remove_stale_staging(store, the_plan.grace_seconds, now)
     log.info("gc: deleted %d artifacts, swept %d blobs (%d bytes), skipped %d", deleted, swept, freed, skipped)
     return GcResult(deleted, swept, freed, skipped, staging)
+
+
+def _delete_if_present(store: ArtifactStore, key: str) -> bool:
+    # Under the gc lock: a concurrent gc that got here first already removed it.
+    if not store.backend.exists(key):
+        return False
+    store.backend.delete(key)
+    return True
 
 
 def _remove_stale_staging(store: ArtifactStore, grace: float, now: float) -> int:

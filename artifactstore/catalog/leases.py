@@ -49,12 +49,13 @@ class LeaseTables:
         if tokens:
             self.write(lambda conn: self.release_leases(conn, tokens))
 
-    def sweep_blob(self, sha256: str, blob_key: str, delete: Callable[[], None]) -> bool:
+    def sweep_blob(self, sha256: str, blob_key: str, delete: Callable[[], bool]) -> bool:
         """Delete a blob if nothing references or leases it, re-checked under the gc lock.
 
-        ``delete`` removes the object from the backend; it runs inside the
-        transaction so no lease can be taken between the check and the delete.
-        Returns whether the blob was deleted.
+        ``delete`` removes the object from the backend and returns whether it
+        was there; it runs inside the transaction so no lease can be taken
+        between the check and the delete, and two gc runs never both count
+        the same blob. Returns whether this call deleted the blob.
         """
 
         def txn(conn: sa.Connection) -> bool:
@@ -70,8 +71,7 @@ class LeaseTables:
             ).scalar_one()
             if leased:
                 return False
-            delete()
-            return True
+            return delete()
 
         result: bool = self.write(txn)
         return result

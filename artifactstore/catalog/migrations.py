@@ -20,8 +20,12 @@ __all__ = ["MIGRATIONS", "current_version", "migrate"]
 # Arbitrary constant naming our advisory lock on PostgreSQL.
 _ADVISORY_KEY = 0x61727473746F7265  # "artstore"
 
+def _v1_to_v2(conn: sa.Connection) -> None:
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_artifacts_episode ON artifacts (episode_id, created_at)"))
+
+
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2}
 
 
 def current_version(conn: sa.Connection) -> int:
@@ -33,16 +37,25 @@ def current_version(conn: sa.Connection) -> int:
 
 def _create(conn: sa.Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
-    conn.execute(sa.insert(locks), [{"name": n, "counter": 0} for n in ("champion", "gc")])
+    have = {r[0] for r in conn.execute(sa.select(locks.c.name))}
+    missing = [{"name": n, "counter": 0} for n in ("champion", "gc") if n not in have]
+    if missing:
+        conn.execute(sa.insert(locks), missing)
 
 
-def migrate(engine: sa.Engine, begin: Callable[[], sa.Connection] | None = None) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before."""
+def migrate(engine: sa.Engine, schema: str | None = None) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before.
+
+    ``schema`` (PostgreSQL) is created if missing; it is already on the
+    connections' ``search_path``.
+    """
     with engine.connect() as conn:
         conn = conn.execution_options(as_write=True)
         with conn.begin():
             if engine.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+                if schema:
+                    conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             found = current_version(conn)
             if found > SCHEMA_VERSION:
                 raise SchemaVersionError(found, SCHEMA_VERSION)

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 _S = sa.String
@@ -60,6 +60,8 @@ sa.Index("ix_artifacts_model_created", artifacts.c.model_id, artifacts.c.created
 sa.Index("ix_artifacts_type_created", artifacts.c.artifact_type, artifacts.c.created_at)
 sa.Index("ix_artifacts_eval_created", artifacts.c.evaluation_id, artifacts.c.created_at)
 sa.Index("ix_artifacts_sha", artifacts.c.sha256)
+# v2: episode lookups (failure analysis asks "everything for episode X")
+sa.Index("ix_artifacts_episode", artifacts.c.episode_id, artifacts.c.created_at)
 
 tags = sa.Table(
     "tags",

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -146,8 +147,15 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 raise MissingDependencyError("psycopg", "postgres", "a PostgreSQL catalog") from exc
             u = sa.engine.make_url(url.replace("postgres://", "postgresql://", 1))
             u = u.set(drivername="postgresql+psycopg")
+            # ?schema=NAME keeps several stores (or test runs) apart in one database.
+            schema = schema or u.query.get("schema")  # type: ignore[assignment]
+            if isinstance(schema, tuple):
+                schema = schema[0]
+            u = u.difference_update_query(["schema"])
             kwargs: dict[str, Any] = {}
             if schema:
+                if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", schema):
+                    raise InvalidInputError(f"invalid PostgreSQL schema name {schema!r}")
                 kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
             self.engine = sa.create_engine(
                 u, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
@@ -156,10 +164,15 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         else:
             raise InvalidInputError(f"unsupported catalog URL {self.url!r}")
         self.dialect = self.engine.dialect.name
+        self.schema = schema
         try:
-            self.schema_version_found = migrate(self.engine)
+            self.schema_version_found = migrate(self.engine, schema)
         except sa.exc.SQLAlchemyError as exc:
+            self.engine.dispose()
             raise CatalogError(f"cannot open catalog {self.url}: {exc.__class__.__name__}: {_short(exc)}") from exc
+        except BaseException:
+            self.engine.dispose()  # e.g. SchemaVersionError: do not leak pooled connections
+            raise
 
     def __repr__(self) -> str:
         return f"SQLCatalog({self.url!r})"
@@ -471,8 +484,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             )
             by_model: dict[Any, Any] = dict(
                 conn.execute(
-                    sa.select(sa.func.coalesce(a.model_id, ""), sa.func.count()).where(*where)
-                    .group_by(sa.func.coalesce(a.model_id, ""))
+                    sa.select(a.model_id, sa.func.count()).where(*where, a.model_id.is_not(None))
+                    .group_by(a.model_id)
                 ).all()
             )
             return StoreStats(
