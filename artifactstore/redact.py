@@ -25,9 +25,11 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparseable url>"
     netloc = parts.netloc
+    query = _QUERY_SECRET.sub(r"\1***", parts.query)
+    if "@" not in netloc and query == parts.query:
+        return url  # nothing secret; urlunsplit would also mangle sqlite:////abs paths
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = _QUERY_SECRET.sub(r"\1***", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

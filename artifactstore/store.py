@@ -97,7 +97,8 @@ def _open_source(source: Any) -> _Src:
         return _Src(io.BytesIO(data), len(data), None, lambda: io.BytesIO(data), True)
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
-        default = Path(name).name if isinstance(name, str) and name else None
+        # "<stdin>", "<fdopen>" and file descriptors are not names a user chose.
+        default = Path(name).name if isinstance(name, str) and name and not name.startswith("<") else None
         size: int | None = None
         reopen: Callable[[], IO[bytes]] | None = None
         try:
@@ -208,6 +209,7 @@ class ArtifactStore:
         self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._cleanup_dirs: list[str] = []
         #: How long a dedup lease protects a blob from gc while the put finishes.
         self.lease_seconds = 3600.0
         if default_codec != "auto":
@@ -228,6 +230,8 @@ class ArtifactStore:
         self._hash_pool.shutdown(wait=True)
         self.catalog.close()
         self.backend.close()
+        for d in self._cleanup_dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<ArtifactStore {self.backend.url} catalog={self.catalog.url}>"
@@ -535,6 +539,8 @@ class ArtifactStore:
         out = Path(dest)
         if out.is_dir():
             out = out / art.name.rsplit("/", 1)[-1]
+        elif os.fspath(dest).endswith(("/", os.sep)):
+            raise InvalidInputError(f"destination folder does not exist: {dest}")
         if not out.parent.is_dir():
             raise InvalidInputError(f"destination folder does not exist: {out.parent}")
         tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
@@ -901,6 +907,7 @@ def _default_catalog_url(backend: Backend, url: str) -> str:
     if local is not None:
         return f"sqlite:///{local}"
     if url.startswith("memory://"):
+        # Removed again when the store closes (see ArtifactStore.close).
         d = tempfile.mkdtemp(prefix="artifactstore-memcat-")
         return f"sqlite:///{d}/catalog.db"
     import platformdirs
@@ -962,6 +969,8 @@ def open_store(
         backend.close()
         raise
     store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers)
+    if catalog is None and url.startswith("memory://"):
+        store._cleanup_dirs.append(str(Path(cat_url.split("sqlite:///", 1)[1]).parent))
     try:
         store._init_layout()
         # A fresh catalog next to existing manifests (another machine, a lost

@@ -93,12 +93,19 @@ class VerifyingReader(io.RawIOBase):
             return 0
         n = len(data)
         view[:n] = data
+        self._account(data)
+        return n
+
+    def _account(self, data: bytes) -> None:
         self._h.update(data)
-        self._n += n
+        self._n += len(data)
         if self._n > self._size:
             self._done = True
             raise IntegrityError(self._id, self._sha, "(longer than recorded)", f"more than {self._size} bytes")
-        return n
+        if self._n == self._size:
+            # Check now, not only at EOF: a reader that stops at exactly the recorded
+            # size (tarfile does) must still be verified.
+            self._check()
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -107,11 +114,7 @@ class VerifyingReader(io.RawIOBase):
         if size and not data:
             self._check()
             return b""
-        self._h.update(data)
-        self._n += len(data)
-        if self._n > self._size:
-            self._done = True
-            raise IntegrityError(self._id, self._sha, "(longer than recorded)", f"more than {self._size} bytes")
+        self._account(data)
         return data
 
     def readall(self) -> bytes:

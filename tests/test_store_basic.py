@@ -263,3 +263,39 @@ def test_hooks_fire(tmp_path: Path) -> None:
         s.promote_champion("m1", global_score=1.0, success_rate=1.0)
         s.delete(a.id)
     assert seen == [("stored", a.id), ("champion", "m1"), ("deleted", a.id)]
+
+
+def test_redact_keeps_sqlite_paths_and_hides_secrets() -> None:
+    from artifactstore.redact import redact_url
+
+    assert redact_url("sqlite:////tmp/x/catalog.db") == "sqlite:////tmp/x/catalog.db"
+    assert redact_url("postgresql://user:hunter2@db:5432/x") == "postgresql://***@db:5432/x"
+    assert "s3cr3t" not in redact_url("https://acct.blob.core.windows.net/c?sv=1&sig=s3cr3t")
+
+
+def test_pseudo_file_names_are_not_artifact_names(store) -> None:  # type: ignore[no-untyped-def]
+    class Stdin(io.BytesIO):
+        name = "<stdin>"
+
+    a = store.put(Stdin(b"piped"), artifact_type="log")
+    assert a.name == a.id
+
+
+def test_get_into_missing_folder_is_refused(store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from artifactstore.errors import InvalidInputError
+
+    a = store.put(b"x", artifact_type="log", name="x.txt")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInputError):
+        store.get(a.id, "newdir/")
+    assert not (tmp_path / "newdir").exists()
+
+
+def test_reader_stopping_at_exact_size_is_still_verified(store) -> None:  # type: ignore[no-untyped-def]
+    from artifactstore.errors import IntegrityError
+
+    a = store.put(b"A" * 1000, artifact_type="log", name="exact", codec="none")
+    path = store.backend.local_path(a.blob_key)
+    path.write_bytes(b"B" * 1000)
+    with store.open(a.id) as f, pytest.raises(IntegrityError):
+        f.read(1000)  # never asks for EOF

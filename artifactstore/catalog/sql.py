@@ -510,7 +510,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         """Replace the catalog's content in one transaction (reindex)."""
 
         def txn(conn: sa.Connection) -> None:
-            for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions, S.inflight):
+            # Leases (inflight) are live state of running puts, not index: keep them.
+            for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
                 conn.execute(sa.delete(t))
             batch: list[Artifact] = []
             for art in artifacts:
