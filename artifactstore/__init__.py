@@ -13,6 +13,16 @@ from __future__ import annotations
 from ._version import __version__
 from .backends.base import Backend, BlobWriter, ObjectInfo
 from .codecs.base import Codec, Encoder
+from .compat import (
+    ArtifactManager,
+    ArtifactManagerConfig,
+    ArtifactMetadata,
+    ChampionProgression,
+    CompressionType,
+    EvaluationHistory,
+    StoragePolicy,
+    create_artifact_manager,
+)
 from .errors import (
     ArtifactNotFoundError,
     ArtifactStoreError,
@@ -26,8 +36,10 @@ from .errors import (
     UnknownCodecError,
     UnknownSchemeError,
 )
+from .evaluation.repro import capture_repro
 from .hookspecs import hookimpl
-from .models import Artifact, ArtifactType, StoreStats, VerifyReport
+from .models import Artifact, ArtifactType, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
+from .retention.base import RetentionContext, RetentionPolicy
 from .store import ArtifactStore, open_store
 
 open = open_store
@@ -41,6 +53,19 @@ __all__ = [
     "ArtifactType",
     "StoreStats",
     "VerifyReport",
+    "EvaluationRecord",
+    "ChampionRecord",
+    "RetentionPolicy",
+    "RetentionContext",
+    "capture_repro",
+    "ArtifactManager",
+    "ArtifactManagerConfig",
+    "ArtifactMetadata",
+    "ChampionProgression",
+    "CompressionType",
+    "EvaluationHistory",
+    "StoragePolicy",
+    "create_artifact_manager",
     "Backend",
     "BlobWriter",
     "ObjectInfo",

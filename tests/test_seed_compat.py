@@ -47,11 +47,8 @@ from artifactstore.errors import ArtifactNotFoundError, InvalidInputError
 SEED_DOC_NAME = "000_aec9d86a3605170c.txt"
 COMPAT_NAMES = ("ArtifactManager", "ArtifactManagerConfig", "ArtifactType", "CompressionType", "StoragePolicy",
                 "create_artifact_manager")
-#: The seed's code must work with ``from artifactstore import ...``. Until the
-#: top-level package re-exports the compat names, the blocks import from
-#: ``artifactstore.compat`` and ``test_seed_import_from_top_level_package`` is an expected failure.
-TOP_LEVEL = all(hasattr(artifactstore, n) for n in COMPAT_NAMES)
-IMPORT_FROM = "artifactstore" if TOP_LEVEL else "artifactstore.compat"
+#: The seed's code must work with ``from artifactstore import ...``: the blocks run with exactly that import.
+IMPORT_FROM = "artifactstore"
 SEED_IMPORT = "from duckietown_utils.artifact_manager import"
 
 SEED_BLOCKS: dict[str, str] = {
@@ -393,8 +390,6 @@ def test_blocks_match_the_seed_document() -> None:
         assert _strip(code) == _strip(ours), name
 
 
-@pytest.mark.xfail(not TOP_LEVEL, strict=True,
-                   reason="artifactstore/__init__.py does not re-export ArtifactManager & co. yet")
 def test_seed_import_from_top_level_package() -> None:
     ns: dict[str, Any] = {}
     exec(SEED_BLOCKS["basic_storage"].splitlines()[0].replace(SEED_IMPORT, "from artifactstore import"), ns)

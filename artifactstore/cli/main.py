@@ -26,6 +26,8 @@ __all__ = ["COMMAND_MODULES", "cli", "main", "register_commands"]
 #: Modules whose ``register(group)`` adds commands to ``artifactstore``.
 COMMAND_MODULES: list[str] = [
     "artifactstore.cli.commands_core",
+    "artifactstore.cli.commands_eval",
+    "artifactstore.cli.commands_archive",
 ]
 
 

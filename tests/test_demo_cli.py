@@ -1,0 +1,90 @@
+"""The main job (`artifactstore demo`) and the evaluation-workflow commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import artifactstore
+from artifactstore.cli.main import cli
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return res.exit_code, res.output
+
+
+def test_demo_campaign(tmp_path: Path) -> None:
+    store = tmp_path / "demo"
+    code, out = _run(["--store", str(store), "demo", "--json", "--episodes-per-map", "6"])
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["evaluations"] == 7 and d["promotions"] >= 1 and d["episodes"] == 7 * 6 * 6
+    st = d["stats"]
+    assert st["dedup_saved_bytes"] > 0 and st["compression_saved_bytes"] > 0
+    assert st["artifacts_by_type"]["video"] >= 1 and st["artifacts_by_type"]["episode_data"] == 14
+    scores = [c["global_score"] for c in d["champions"]]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    plot = Path(d["plot"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    assert d["gc_dry_run"]["would_delete"] >= 1
+    with artifactstore.open(store) as s:
+        assert s.count() == st["total_artifacts"]  # the dry run deleted nothing
+        assert s.verify().ok
+        videos = s.find(artifact_type="video")
+        assert videos and all(v.codec == "none" for v in videos)  # incompressible: stored raw
+        assert all(c.codec == "zstd" for c in s.find(artifact_type="episode_data"))
+        assert s.evaluations()[0].repro["python"]
+    # the human summary
+    code, out = _run(["--store", str(store), "demo", "--no-plot", "--models", "2", "--episodes-per-map", "2"])
+    assert code == 0 and "champion chain" in out and "stored / original" in out
+
+
+def test_history_champions_gc_commands(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    with artifactstore.open(store) as s:
+        arts = [s.put(f"x{i}".encode() * 100, artifact_type="log", name=f"l{i}", model_id="m1") for i in range(6)]
+        s.record_evaluation("e1", "m1", global_score=0.5, success_rate=0.5, artifacts=[arts[0].id])
+        s.promote_champion("m1", evaluation_id="e1", global_score=0.5, success_rate=0.5, artifacts=[arts[0].id])
+    code, out = _run(["--store", str(store), "history", "--json"])
+    assert code == 0 and json.loads(out)[0]["is_champion"] is True
+    code, out = _run(["--store", str(store), "champions"])
+    assert code == 0 and "m1" in out
+    png = tmp_path / "c.png"
+    code, out = _run(["--store", str(store), "champions", "--plot", str(png)])
+    assert code == 0 and png.stat().st_size > 1000
+    code, out = _run(["--store", str(store), "gc", "--policy", "keep_top_k:k=2", "--policy", "keep_champions",
+                      "--grace", "0", "--json"])
+    d = json.loads(out)
+    assert code == 0 and d["dry_run"] and len(d["plan"]["delete"]) == 3
+    with artifactstore.open(store) as s:
+        assert s.count() == 6
+    code, out = _run(["--store", str(store), "gc", "--policy", "keep_top_k:k=2", "--policy", "keep_champions",
+                      "--grace", "0", "--apply"])
+    assert code == 0 and "deleted 3" in out
+    with artifactstore.open(store) as s:
+        assert s.count() == 3 and s.resolve("l0:champion")
+    code, out = _run(["--store", str(store), "gc", "--policy", "keep_nothing"])
+    assert code == 1
+
+
+def test_export_episodes_command(tmp_path: Path) -> None:
+    rows = [{"episode_id": f"ep{i}", "success": i % 2 == 0, "reward": i / 10} for i in range(20)]
+    src = tmp_path / "episodes.json"
+    src.write_text(json.dumps(rows))
+    jl = tmp_path / "episodes.jsonl"
+    jl.write_text("\n".join(json.dumps(r) for r in rows))
+    store = tmp_path / "s"
+    for path in (src, jl):
+        code, out = _run(["--store", str(store), "export-episodes", str(path), "--model", "m", "--evaluation", "e",
+                          "--json"])
+        assert code == 0, out
+        d = json.loads(out)
+        assert set(d) == {"csv", "json"}
+    with artifactstore.open(store) as s:
+        doc = json.loads(s.read_bytes(d["json"]["id"]))
+        assert doc["episodes"] == rows
+        csv_text = s.read_bytes(d["csv"]["id"]).decode()
+        assert csv_text.splitlines()[0] == "episode_id,success,reward" and len(csv_text.splitlines()) == 21
