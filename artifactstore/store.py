@@ -197,8 +197,13 @@ class ArtifactStore:
         *,
         default_codec: str = "auto",
         workers: int | None = None,
+        cache: Any = None,
     ) -> None:
+        from .cache import resolve_cache
+
         self.backend = backend
+        #: Local read cache (remote backends by default); ``None`` when off.
+        self.cache = resolve_cache(cache, remote=backend.is_remote)
         self.catalog = catalog
         self.registry = registry
         self.default_codec = default_codec
@@ -503,10 +508,31 @@ class ArtifactStore:
 
     # --- reading -------------------------------------------------------------------------
 
-    def _open_decoded(self, art: Artifact) -> tuple[BinaryIO, tuple[Any, ...]]:
+    def _check_blob_file(self, art: Artifact, path: Path) -> None:
+        """Decode and hash a downloaded blob before the read cache admits it."""
+        with open(path, "rb") as f:
+            try:
+                dec = self._codec(art.codec).decoder(f)
+                sha, size = pump(dec.read, lambda _b: None, self._hash_pool)
+            except IntegrityError:
+                raise
+            except Exception as exc:  # zlib/zstd/zip errors on a damaged blob
+                raise IntegrityError(art.id, art.sha256, "(undecodable)", f"{type(exc).__name__}: {exc}") from None
+        if sha != art.sha256 or size != art.size:
+            raise IntegrityError(art.id, art.sha256, sha, f"downloaded blob decodes to {size} bytes")
+
+    def _open_decoded(self, art: Artifact, use_cache: bool = True) -> tuple[BinaryIO, tuple[Any, ...]]:
         codec = self._codec(art.codec)
         try:
-            raw = self.backend.open_read(art.blob_key)
+            if use_cache and self.cache is not None:
+                raw = self.cache.open(
+                    art.blob_key,
+                    fetch=lambda p: self.backend.download_file(art.blob_key, p),
+                    verify=lambda p: self._check_blob_file(art, p),
+                    size=art.stored_size,
+                )
+            else:
+                raw = self.backend.open_read(art.blob_key)
         except FileNotFoundError:
             raise BlobMissingError(art.id, art.blob_key) from None
         try:
@@ -544,7 +570,19 @@ class ArtifactStore:
         if not out.parent.is_dir():
             raise InvalidInputError(f"destination folder does not exist: {out.parent}")
         tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
-        dec, closers = self._open_decoded(art)
+        try:
+            self._get_once(art, tmp, out, progress, use_cache=True)
+        except IntegrityError:
+            if self.cache is None:
+                raise
+            # A damaged cached copy: drop it and read the backend itself once.
+            self.cache.discard(art.blob_key)
+            self._get_once(art, tmp, out, progress, use_cache=False)
+        return out
+
+    def _get_once(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None,
+                  use_cache: bool) -> None:
+        dec, closers = self._open_decoded(art, use_cache)
         try:
             with open(tmp, "wb") as f:
                 sha, size = pump(dec.read, f.write, self._hash_pool, progress=progress)
@@ -561,7 +599,6 @@ class ArtifactStore:
             dec.close()
             for c in closers:
                 c.close()
-        return out
 
     # --- querying ------------------------------------------------------------------------
 
@@ -801,7 +838,7 @@ class ArtifactStore:
             ids = [a.id for a in arts]
             checked += ids
             try:
-                dec, closers = self._open_decoded(first)
+                dec, closers = self._open_decoded(first, use_cache=False)  # check the backend itself
             except BlobMissingError:
                 missing += ids
                 continue
@@ -927,6 +964,7 @@ def open_store(
     default_codec: str = "auto",
     workers: int | None = None,
     catalog_options: Mapping[str, Any] | None = None,
+    cache: Any = None,
     **storage_options: Any,
 ) -> ArtifactStore:
     """Open (creating if needed) the store at ``url``: a local path, ``file://``,
@@ -935,7 +973,9 @@ def open_store(
     ``catalog`` is a database URL (``sqlite:///...``, ``postgresql://...``) or a
     file path; by default an SQLite file inside a local root, or in the user
     cache dir for a remote root. Remaining keyword arguments are storage
-    options for the backend (endpoint, credentials, part size...).
+    options for the backend (endpoint, credentials, part size...). ``cache``
+    controls the local read cache: ``None`` (on for remote stores), ``True``,
+    ``False``, a folder, or a :class:`artifactstore.cache.BlobCache`.
     """
     from .plugins import build_registry
 
@@ -968,7 +1008,7 @@ def open_store(
     except BaseException:
         backend.close()
         raise
-    store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers)
+    store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers, cache=cache)
     if catalog is None and url.startswith("memory://"):
         store._cleanup_dirs.append(str(Path(cat_url.split("sqlite:///", 1)[1]).parent))
     try:

@@ -299,3 +299,14 @@ def test_reader_stopping_at_exact_size_is_still_verified(store) -> None:  # type
     path.write_bytes(b"B" * 1000)
     with store.open(a.id) as f, pytest.raises(IntegrityError):
         f.read(1000)  # never asks for EOF
+
+
+def test_iter_all_pages_by_id_even_when_created_at_disagrees(store) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    arts = [store.put(f"{i}".encode(), artifact_type="log", name=f"n{i}") for i in range(25)]
+    # writers on several machines: commit time order is not id order
+    with store.catalog.engine.begin() as c:
+        for k, a in enumerate(arts):
+            c.execute(sa.text("update artifacts set created_at = :t where id = :i"), {"t": 1e9 - k, "i": a.id})
+    assert [a.id for a in store.catalog.iter_all(batch=4)] == sorted(a.id for a in arts)

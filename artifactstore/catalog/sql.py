@@ -40,6 +40,7 @@ ORDERINGS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
     "version": (S.artifacts.c.version.asc(), S.artifacts.c.id.asc()),
     "-version": (S.artifacts.c.version.desc(), S.artifacts.c.id.desc()),
 }
+ORDERINGS["id"] = (S.artifacts.c.id.asc(),)
 ORDERINGS["newest"] = ORDERINGS["-created_at"]
 ORDERINGS["oldest"] = ORDERINGS["created_at"]
 
@@ -386,8 +387,9 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         """Every artifact, in id order, fetched in pages (keyset pagination)."""
         last = ""
         while True:
-            page = self.find({**(filters or {}), "id_after": last}, order_by="created_at", limit=batch)
-            page.sort(key=lambda x: x.id)
+            # Keyset pagination must order by the key itself: created_at order differs
+            # from id order when several writers interleave.
+            page = self.find({**(filters or {}), "id_after": last}, order_by="id", limit=batch)
             if not page:
                 return
             yield from page

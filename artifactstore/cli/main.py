@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "artifactstore.cli.commands_core",
     "artifactstore.cli.commands_eval",
     "artifactstore.cli.commands_archive",
+    "artifactstore.cli.commands_cache",
 ]
 
 

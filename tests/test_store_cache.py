@@ -1,0 +1,52 @@
+"""The store's local read cache on a real (moto) S3 backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import artifactstore
+from artifactstore.cache import BlobCache
+
+
+def test_second_read_does_not_touch_the_network(s3_url: Any, tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "cache", 50 << 20)
+    with artifactstore.open(s3_url.url, cache=cache, **s3_url.storage_options) as s:
+        assert s.cache is cache
+        art = s.put(b"episode,reward\n" * 20_000, artifact_type="episode_data", name="e.csv")
+        calls = {"download": 0, "open": 0}
+        real_dl, real_open = s.backend.download_file, s.backend.open_read
+
+        def counting_download(key: str, path: Path) -> None:
+            calls["download"] += 1
+            real_dl(key, path)
+
+        def counting_open(key: str) -> Any:
+            calls["open"] += 1
+            return real_open(key)
+
+        s.backend.download_file = counting_download  # type: ignore[method-assign]
+        s.backend.open_read = counting_open  # type: ignore[method-assign]
+        assert s.read_bytes(art.id) == b"episode,reward\n" * 20_000
+        assert calls == {"download": 1, "open": 0}
+        assert s.get(art.id, tmp_path / "out.csv").read_bytes() == b"episode,reward\n" * 20_000
+        with s.open(art.ref) as f:
+            assert f.read() == b"episode,reward\n" * 20_000
+        assert calls == {"download": 1, "open": 0}  # served from the cache
+        # verify always checks the bucket itself
+        assert s.verify().ok and calls["open"] == 1
+
+
+def test_damaged_cache_entry_is_dropped_and_refetched(s3_url: Any, tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "cache", 50 << 20)
+    with artifactstore.open(s3_url.url, cache=cache, **s3_url.storage_options) as s:
+        art = s.put(b"A" * 100_000, artifact_type="log", name="a", codec="none")
+        assert s.read_bytes(art.id) == b"A" * 100_000
+        entry = cache.path_for(art.blob_key)
+        entry.write_bytes(b"B" * 100_000)  # same size, wrong content
+        assert s.get(art.id, tmp_path / "a").read_bytes() == b"A" * 100_000
+        assert s.read_bytes(art.id) == b"A" * 100_000
+
+
+def test_local_stores_have_no_cache_by_default(store) -> None:  # type: ignore[no-untyped-def]
+    assert store.cache is None
