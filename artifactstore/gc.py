@@ -217,7 +217,7 @@ def apply(
             continue
         if not store.backend.has_mtime and obj.mtime is None and the_plan.grace_seconds > 0:
             continue  # no clock to judge age by: never sweep
-        delete = functools.partial(_delete_if_present, store, obj.key)
+        delete = functools.partial(_delete_if_present, store, obj.key, the_plan.grace_seconds)
         if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, delete):
             swept += 1
             freed += obj.size
@@ -228,9 +228,14 @@ def apply(
     return GcResult(deleted, swept, freed, skipped, staging)
 
 
-def _delete_if_present(store: ArtifactStore, key: str) -> bool:
-    # Under the gc lock: a concurrent gc that got here first already removed it.
-    if not store.backend.exists(key):
+def _delete_if_present(store: ArtifactStore, key: str, grace: float) -> bool:
+    # Under the gc lock. Re-read the object: a concurrent gc may have removed it, or a
+    # writer may have just re-uploaded the same content (a fresh mtime) after our listing.
+    try:
+        info = store.backend.info(key)
+    except FileNotFoundError:
+        return False
+    if info.mtime is not None and time.time() - info.mtime < grace:
         return False
     store.backend.delete(key)
     return True

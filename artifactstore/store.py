@@ -336,28 +336,30 @@ class ArtifactStore:
             stored = writer.bytes_written
             key = blob_key(sha, codec.suffix)
             existing = self.catalog.blob_of(sha)
-            if existing is not None or self.backend.exists(key):
-                # Dedup: lease the digest first, then make sure the blob is still
-                # there (a concurrent gc sweep may just have removed it).
-                token = self.catalog.take_lease(sha, self.lease_seconds)
-                try:
-                    if existing is not None and self.backend.exists(existing[0]):
-                        writer.abort()
-                        ekey, ecodec, estored = existing
-                        return {"sha256": sha, "size": size, "codec": ecodec, "blob_key": ekey,
-                                "stored_size": estored, "leases": [token]}
-                    if self.backend.exists(key):
-                        writer.abort()
-                        return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
-                                "stored_size": self.backend.info(key).size, "leases": [token]}
-                    writer.commit(key)
+            if existing is None and (self.backend.is_remote or not self.backend.exists(key)):
+                # New content (or an orphan on an object store, where a HEAD costs a round
+                # trip): publish. The fresh object's mtime keeps gc away until our commit.
+                writer.commit(key)
+                return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored}
+            # Dedup: lease the digest first, then make sure the blob is still
+            # there (a concurrent gc sweep may just have removed it).
+            token = self.catalog.take_lease(sha, self.lease_seconds)
+            try:
+                if existing is not None and self.backend.exists(existing[0]):
+                    writer.abort()
+                    ekey, ecodec, estored = existing
+                    return {"sha256": sha, "size": size, "codec": ecodec, "blob_key": ekey,
+                            "stored_size": estored, "leases": [token]}
+                if self.backend.exists(key):
+                    writer.abort()
                     return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
-                            "stored_size": stored, "leases": [token]}
-                except BaseException:
-                    self.catalog.release_leases_now([token])
-                    raise
-            writer.commit(key)
-            return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored}
+                            "stored_size": self.backend.info(key).size, "leases": [token]}
+                writer.commit(key)
+                return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
+                        "stored_size": stored, "leases": [token]}
+            except BaseException:
+                self.catalog.release_leases_now([token])
+                raise
         except BaseException:
             writer.abort()
             raise

@@ -9,6 +9,7 @@ the fsspec filesystem object.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import os
 import shutil
 import tempfile
@@ -127,21 +128,31 @@ def _discard_spool(f: Any) -> None:
 
 
 class _SpoolWriter(BlobWriter):
-    """For non-local filesystems: spool to a local temp file, upload on commit.
+    """For non-local filesystems: spool in memory (small) or to a local temp file, upload on commit.
 
     The upload goes to the final key in one PUT or one completed multipart
-    upload, so readers never see a partial object. A writer dropped without
-    commit or abort removes its spool file when garbage-collected.
+    upload, so readers never see a partial object. Objects up to
+    ``SMALL_OBJECT`` bytes stay in memory and go up with one PUT (no temp file
+    to create and delete per small artifact). A writer dropped without commit
+    or abort removes its spool file when garbage-collected.
     """
+
+    SMALL_OBJECT = 4 << 20
 
     def __init__(self, backend: FsspecBackend) -> None:
         self._b = backend
-        self._f: Any = tempfile.NamedTemporaryFile(prefix="artifactstore-", suffix=".part", delete=False)  # noqa: SIM115
-        self._discard = weakref.finalize(self, _discard_spool, self._f)
+        self._buf: io.BytesIO | None = io.BytesIO()
+        self._f: Any = None
+        self._discard: Any = None
         self._n = 0
 
     def write(self, data: bytes | memoryview) -> int:
-        n: int = self._f.write(data)
+        if self._buf is not None and self._n + len(data) > self.SMALL_OBJECT:
+            self._f = tempfile.NamedTemporaryFile(prefix="artifactstore-", suffix=".part", delete=False)  # noqa: SIM115
+            self._discard = weakref.finalize(self, _discard_spool, self._f)
+            self._f.write(self._buf.getbuffer())
+            self._buf = None
+        n: int = (self._buf if self._buf is not None else self._f).write(data)
         self._n += n
         return n
 
@@ -151,13 +162,18 @@ class _SpoolWriter(BlobWriter):
 
     def commit(self, key: str) -> None:
         try:
-            self._f.close()
-            self._b.upload_file(Path(self._f.name), key)
+            if self._buf is not None:
+                self._b.write_bytes(key, self._buf.getvalue())
+            else:
+                self._f.close()
+                self._b.upload_file(Path(self._f.name), key)
         finally:
             self.abort()
 
     def abort(self) -> None:
-        self._discard()  # runs once: later calls (and the finalizer) do nothing
+        self._buf = None
+        if self._discard is not None:
+            self._discard()  # runs once: later calls (and the finalizer) do nothing
 
 
 class FsspecBackend(Backend):
