@@ -342,13 +342,20 @@ def upload_kwargs(protocol: str, storage_options: Mapping[str, Any]) -> dict[str
     return {spec.put_chunk_kwarg: int(size)} if size else {}
 
 
-def configure_filesystem(protocol: str, fs: Any, storage_options: Mapping[str, Any]) -> None:
+def configure_filesystem(
+    protocol: str, fs: Any, storage_options: Mapping[str, Any], retry: RetryPolicy | None = None
+) -> None:
     """Settings a client library takes only after construction.
 
     adlfs uploads through ``BlobClient.upload_blob``, whose block size and
     single-PUT limit are settings of the SDK client (4 MiB blocks, one PUT up
     to 64 MiB), not of adlfs: apply ``blocksize`` there so that ``part_size``
     means the same on Azure as on S3 and GCS.
+
+    ``retry`` with a single attempt (``retry=False``) also turns off the Azure
+    SDK's own retries: adlfs gives no way to set them, and their default
+    (3 retries, backoff from 15 s) makes one call to an unreachable endpoint
+    take over a minute before it fails.
     """
     spec = cloud_for(protocol)
     if spec is None or spec.name != "az":
@@ -358,6 +365,11 @@ def configure_filesystem(protocol: str, fs: Any, storage_options: Mapping[str, A
     if size and config is not None and hasattr(config, "max_block_size"):
         config.max_block_size = int(size)
         config.max_single_put_size = int(size)
+    sdk_retry = getattr(config, "retry_policy", None)
+    if retry is not None and retry.attempts <= 1 and sdk_retry is not None:
+        for attr in ("total_retries", "connect_retries", "read_retries", "status_retries"):
+            if hasattr(sdk_retry, attr):
+                setattr(sdk_retry, attr, 0)
 
 
 def open_backend(url: str, **options: Any) -> Any:

@@ -231,7 +231,7 @@ class FsspecBackend(Backend):
                 opts.setdefault("use_listings_cache", False)
             self._call = cloud.RemoteCalls(self.url, opts, policy)
             self.fs = self._call("connect", "", lambda: cls(**opts))
-            cloud.configure_filesystem(proto, self.fs, opts)
+            cloud.configure_filesystem(proto, self.fs, opts, policy)
             self._put_kwargs = cloud.upload_kwargs(proto, opts)
             self.root = rest.rstrip("/")
             self._root_path = Path("/nonexistent")
