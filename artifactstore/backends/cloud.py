@@ -75,6 +75,7 @@ __all__ = [
     "classify_error",
     "cloud_for",
     "configure_filesystem",
+    "location_key",
     "open_backend",
     "require_client",
     "resolve",
@@ -331,6 +332,28 @@ def _gcs_emulator_mode(endpoint: str) -> None:
             "each call may wait a minute. Set GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false before importing gcsfs.",
             redact_url(endpoint),
         )
+
+
+def location_key(storage_options: Mapping[str, Any]) -> str:
+    """Where a root lives beyond its URL, with no secret in it: the endpoint and the Azure account.
+
+    ``s3://artifacts/store`` on two endpoints (two MinIO servers, AWS and an
+    emulator) or ``az://artifacts/store`` in two Azure accounts are different
+    stores with the same URL; this tells them apart (e.g. for the default
+    catalog's file name). Empty when the URL alone says it (AWS, GCS).
+    """
+    parts = []
+    for k in ("endpoint_url", "account_host", "account_name"):
+        v = storage_options.get(k)
+        if v:
+            parts.append(f"{k}={redact_url(str(v)).rstrip('/')}")
+    conn = storage_options.get("connection_string")
+    if isinstance(conn, str):
+        for item in conn.split(";"):
+            name, eq, value = item.partition("=")
+            if eq and name.strip().lower() in ("accountname", "blobendpoint", "endpointsuffix"):
+                parts.append(f"{name.strip().lower()}={redact_url(value.strip()).rstrip('/')}")
+    return "\n".join(parts)
 
 
 def upload_kwargs(protocol: str, storage_options: Mapping[str, Any]) -> dict[str, Any]:
