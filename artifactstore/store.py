@@ -9,6 +9,7 @@ any point leaves no visible half-artifact, only an orphan gc removes.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import io
 import json
@@ -45,13 +46,15 @@ from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
 from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
 from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
-from .streams import CHUNK, VerifyingReader, pump
+from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
 
 __all__ = ["ArtifactStore", "Source", "open_store"]
 
 log = logging.getLogger("artifactstore")
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 SAMPLE = 64 << 10
+_ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
+_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
 _FIELDS = ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id")
 
@@ -80,6 +83,7 @@ class _Src:
     default_name: str | None
     reopen: Callable[[], IO[bytes]] | None
     close: bool
+    path: Path | None = None  # a regular file we opened ourselves (zero-copy path)
 
 
 def _open_source(source: Any) -> _Src:
@@ -91,7 +95,7 @@ def _open_source(source: Any) -> _Src:
             raise SourceNotFoundError(str(source)) from None
         if not path.is_file():
             raise SourceNotFoundError(f"{source} (not a regular file)")
-        return _Src(open(path, "rb"), st.st_size, path.name, lambda: open(path, "rb"), True)
+        return _Src(open(path, "rb"), st.st_size, path.name, lambda: open(path, "rb"), True, path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         return _Src(io.BytesIO(data), len(data), None, lambda: io.BytesIO(data), True)
@@ -316,7 +320,11 @@ class ArtifactStore:
                             raise
                         raise _CodecFailure(exc) from exc
 
-                sha, size = pump(src.f.read, write, self._hash_pool, first=sample, progress=progress)
+                fast = self._copy_raw(src, writer, codec, progress)
+                if fast is not None:
+                    sha, size = fast
+                else:
+                    sha, size = pump(src.f.read, write, self._hash_pool, first=sample, progress=progress)
                 try:
                     enc.finish()
                 except BaseException as exc:
@@ -363,6 +371,27 @@ class ArtifactStore:
         except BaseException:
             writer.abort()
             raise
+
+    def _copy_raw(
+        self, src: _Src, writer: BlobWriter, codec: Codec, progress: Callable[[int], None] | None
+    ) -> tuple[str, int] | None:
+        """Large raw file onto local disk: copy in the kernel, hash in the second thread.
+
+        Returns ``None`` when the zero-copy path does not apply (then nothing was written).
+        """
+        if codec.name != "none" or src.path is None or (src.size or 0) < _ZERO_COPY_MIN:
+            return None
+        fd = writer.staged_fd()
+        if fd is None:
+            return None
+        try:
+            result = copy_and_hash(src.f.fileno(), fd, self._hash_pool, progress=progress)
+        except OSError as exc:
+            if exc.errno in _NO_COPY_RANGE and os.fstat(fd).st_size == 0:
+                return None  # e.g. across filesystems on an old kernel: use the plain copy
+            raise
+        writer.note_written(result[1])
+        return result
 
     def _prepare(self, source: Any, kw: Mapping[str, Any]) -> tuple[_Src, dict[str, Any], str]:
         unknown = set(kw) - {"name", "artifact_type", "tags", "metadata", "codec", *_FIELDS}
@@ -584,6 +613,8 @@ class ArtifactStore:
 
     def _get_once(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None,
                   use_cache: bool) -> None:
+        if self._get_raw_local(art, tmp, out, progress):
+            return
         dec, closers = self._open_decoded(art, use_cache)
         try:
             with open(tmp, "wb") as f:
@@ -601,6 +632,34 @@ class ArtifactStore:
             dec.close()
             for c in closers:
                 c.close()
+
+    def _get_raw_local(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
+        """Raw blob on local disk: kernel copy + hash of what landed in ``tmp``, in two threads."""
+        blob = self.backend.local_path(art.blob_key)
+        if art.codec != "none" or blob is None or art.size < _ZERO_COPY_MIN:
+            return False
+        try:
+            src = open(blob, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise BlobMissingError(art.id, art.blob_key) from None
+        try:
+            with src, open(tmp, "w+b") as dst:
+                try:
+                    sha, size = copy_and_hash(src.fileno(), dst.fileno(), self._hash_pool, progress=progress)
+                except OSError as exc:
+                    if exc.errno in _NO_COPY_RANGE and os.fstat(dst.fileno()).st_size == 0:
+                        return False
+                    raise
+            if sha != art.sha256 or size != art.size:
+                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
+            os.replace(tmp, out)
+            return True
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
 
     # --- querying ------------------------------------------------------------------------
 

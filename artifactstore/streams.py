@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from .errors import IntegrityError
 
-__all__ = ["CHUNK", "pump", "VerifyingReader"]
+__all__ = ["CHUNK", "pump", "copy_and_hash", "VerifyingReader"]
 
 CHUNK = 4 << 20
 # Below this, handing a chunk to another thread costs more than hashing it here.
@@ -51,6 +52,49 @@ def pump(
     if pending is not None:
         pending.result()
     return h.hexdigest(), size
+
+
+COPY_CHUNK = 8 << 20
+
+
+def _hash_range(h: Any, fd: int, offset: int, length: int) -> None:
+    while length > 0:
+        data = os.pread(fd, min(length, COPY_CHUNK), offset)
+        if not data:
+            raise OSError(f"short read at offset {offset}")
+        h.update(data)
+        offset += len(data)
+        length -= len(data)
+
+
+def copy_and_hash(src_fd: int, dst_fd: int, pool: ThreadPoolExecutor, *, src_offset: int = 0,
+                  progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Copy ``src_fd`` (from ``src_offset`` to EOF) into ``dst_fd`` in the kernel and hash
+    what landed in ``dst_fd`` in ``pool``, chunk by chunk; return (sha256, size).
+
+    The hash of chunk *i* (read back from the page cache with ``pread``) overlaps the
+    copy of chunk *i + 1*, and it covers the bytes actually stored. Raises ``OSError``
+    (e.g. ``EXDEV``, ``ENOSYS``) where ``copy_file_range`` cannot be used; the caller
+    falls back to :func:`pump` on a fresh destination.
+    """
+    h = hashlib.sha256()
+    written = 0
+    pending: Future[None] | None = None
+    try:
+        while True:
+            n = os.copy_file_range(src_fd, dst_fd, COPY_CHUNK, src_offset + written, written)
+            if n == 0:
+                break
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_hash_range, h, dst_fd, written, n)
+            written += n
+            if progress is not None:
+                progress(n)
+    finally:
+        if pending is not None:
+            pending.result()
+    return h.hexdigest(), written
 
 
 class VerifyingReader(io.RawIOBase):

@@ -130,3 +130,19 @@ def test_fsync_option_round_trip(tmp_path: Path) -> None:
         a = s.put(b"durable bytes" * 100, artifact_type="log", name="d")
         assert s.read_bytes(a.id) == b"durable bytes" * 100
         assert s.catalog.engine.url.drivername.startswith("sqlite")
+
+
+def test_zero_copy_paths_verify(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = os.urandom(9 << 20)  # above the zero-copy threshold, raw
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    art = store.put(src, artifact_type="model_checkpoint", name="ckpt.bin")
+    assert art.codec == "none" and art.size == len(data)
+    assert store.get(art.id, tmp_path / "back.bin").read_bytes() == data
+    blob = store.backend.local_path(art.blob_key)
+    _flip(blob, 5 << 20)
+    dest = tmp_path / "dest.bin"
+    dest.write_bytes(b"keep me")
+    with pytest.raises(IntegrityError):
+        store.get(art.id, dest)
+    assert dest.read_bytes() == b"keep me" and not list(tmp_path.glob(".*.part"))

@@ -70,6 +70,20 @@ class BlobWriter(ABC):
     def bytes_written(self) -> int:
         """How many bytes have been written so far."""
 
+    def staged_fd(self) -> int | None:
+        """A read-write OS file descriptor of the staged object, if it is a local file.
+
+        The store then copies large raw artifacts into it in the kernel
+        (``os.copy_file_range``) and hashes them back with ``os.pread``,
+        calling :meth:`note_written` for what it wrote. Only offered before
+        any :meth:`write`. *Default*: ``None`` (no zero-copy path).
+        """
+        return None
+
+    def note_written(self, n: int) -> None:
+        """Account for ``n`` bytes written through :meth:`staged_fd`. *Default*: unsupported."""
+        raise NotImplementedError
+
 
 class Backend(ABC):
     """Abstract storage backend.

@@ -69,10 +69,10 @@ class _LocalWriter(BlobWriter):
         tmpdir = backend._root_path / "tmp"
         self._tmp = tmpdir / f"{uuid.uuid4().hex}.part"
         try:
-            self._f: BinaryIO | None = open(self._tmp, "wb")  # noqa: SIM115
+            self._f: BinaryIO | None = open(self._tmp, "w+b")  # noqa: SIM115  (w+: staged_fd reads back)
         except FileNotFoundError:
             tmpdir.mkdir(parents=True, exist_ok=True)
-            self._f = open(self._tmp, "wb")  # noqa: SIM115
+            self._f = open(self._tmp, "w+b")  # noqa: SIM115
         self._n = 0
 
     def write(self, data: bytes | memoryview) -> int:
@@ -84,6 +84,14 @@ class _LocalWriter(BlobWriter):
     @property
     def bytes_written(self) -> int:
         return self._n
+
+    def staged_fd(self) -> int | None:
+        if self._f is None or self._n:
+            return None
+        return self._f.fileno()
+
+    def note_written(self, n: int) -> None:
+        self._n += n
 
     def commit(self, key: str) -> None:
         assert self._f is not None, "writer already closed"
