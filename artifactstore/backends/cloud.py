@@ -60,7 +60,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from ..errors import BackendError, MissingDependencyError
 from ..redact import redact_options, redact_url
@@ -412,7 +412,7 @@ def open_backend(url: str, **options: Any) -> Any:
 # --- secrets out of messages --------------------------------------------------------------
 
 _TEXT_SECRETS = re.compile(
-    r"(?i)\b(AccountKey|SharedAccessSignature|sig|signature|token|secret|password|"
+    r"(?i)\b(AccountKey|SharedAccessSignature|sig|signature|token|access_token|refresh_token|id_token|secret|password|"
     r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|client_secret|private_key)=([^&;\s\"',]+)"
 )
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"']+@")
@@ -441,6 +441,8 @@ def secret_values(options: Mapping[str, Any]) -> list[str]:
                     found.extend(p for p in userinfo.split(":") if p)
 
     walk(options, redact_options(options))
+    # as they appear inside URLs too (gcsfs sends a token as ?access_token=<percent-encoded>)
+    found += [quote(s, safe="") for s in found] + [quote_plus(s, safe="") for s in found]
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
 
 
