@@ -104,12 +104,20 @@ def _herd_worker(url: str, q: mp.Queue) -> None:  # type: ignore[type-arg]
 
 
 def _old_schema(url: str) -> None:
-    """Turn a fresh catalog into a schema-version-1 one (before the v2 episode index)."""
+    """Turn a fresh catalog into a schema-version-1 one (before v2's episode index and
+    v3's created_at columns in the lookup tables), holding some data to migrate."""
     from artifactstore.catalog.sql import SQLCatalog
 
     c = SQLCatalog(url)
+    c.insert_artifacts([{"id": "0190b3d4-0000-7000-8000-000000000001", "name": "old.txt", "artifact_type": "log",
+                         "sha256": "0" * 64, "size": 1, "stored_size": 1, "codec": "none", "blob_key": "blobs/x",
+                         "created_at": 1234.5, "tags": ["legacy"], "metadata": {"k": 1}}])
     with c.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_artifacts_episode"))
+        conn.execute(sa.text("DROP INDEX ix_tags_tag_created"))
+        conn.execute(sa.text("DROP INDEX ix_metadata_kv_key_value_created"))
+        conn.execute(sa.text("ALTER TABLE tags DROP COLUMN created_at"))
+        conn.execute(sa.text("ALTER TABLE metadata_kv DROP COLUMN created_at"))
         conn.execute(sa.text("UPDATE as_meta SET value = '1' WHERE key = 'schema_version'"))
     c.close()
 
@@ -137,8 +145,12 @@ def test_32_workers_migrate_at_once(pg_catalog_url: str, start: str) -> None:
         assert conn.execute(sa.text("select count(*) from as_meta where key='schema_version'")).scalar() == 1
         assert conn.execute(sa.text("select value from as_meta")).scalar() == str(SCHEMA_VERSION)
         assert conn.execute(sa.text("select count(*) from locks")).scalar() == 2
-        assert conn.execute(sa.text("select count(*) from pg_indexes where indexname = 'ix_artifacts_episode' "
-                                    "and schemaname = current_schema()")).scalar() == 1
+        for ix in ("ix_artifacts_episode", "ix_tags_tag_created", "ix_metadata_kv_key_value_created"):
+            assert conn.execute(sa.text("select count(*) from pg_indexes where indexname = :i "
+                                        "and schemaname = current_schema()"), {"i": ix}).scalar() == 1
+        if start == "old":  # the migration back-filled the copied timestamps
+            assert conn.execute(sa.text("select created_at from tags")).scalar() == 1234.5
+            assert conn.execute(sa.text("select created_at from metadata_kv")).scalar() == 1234.5
     c.close()
 
 

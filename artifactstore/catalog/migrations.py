@@ -24,8 +24,21 @@ def _v1_to_v2(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_artifacts_episode ON artifacts (episode_id, created_at)"))
 
 
+def _v2_to_v3(conn: sa.Connection) -> None:
+    for table in ("tags", "metadata_kv"):
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN created_at DOUBLE PRECISION"))
+        conn.execute(sa.text(
+            f"UPDATE {table} SET created_at = (SELECT a.created_at FROM artifacts a WHERE a.id = {table}.artifact_id)"
+        ))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_tags_tag_created ON tags (tag, created_at, artifact_id)"))
+    conn.execute(sa.text(
+        "CREATE INDEX IF NOT EXISTS ix_metadata_kv_key_value_created "
+        "ON metadata_kv (key, value, created_at, artifact_id)"
+    ))
+
+
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def current_version(conn: sa.Connection) -> int:

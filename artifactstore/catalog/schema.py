@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 _S = sa.String
@@ -68,8 +68,11 @@ tags = sa.Table(
     metadata,
     sa.Column("artifact_id", _S(36), primary_key=True),
     sa.Column("tag", _S(255), primary_key=True),
+    # v3: a copy of artifacts.created_at, so "newest with tag X" walks one index
+    sa.Column("created_at", sa.Float(precision=53)),
 )
 sa.Index("ix_tags_tag", tags.c.tag, tags.c.artifact_id)
+sa.Index("ix_tags_tag_created", tags.c.tag, tags.c.created_at, tags.c.artifact_id)
 
 # Top-level metadata keys, one row each, so that metadata={"k": v} filters are
 # an indexed lookup instead of a JSON scan (630 ms -> 0.4 ms at 1M rows).
@@ -79,8 +82,11 @@ metadata_kv = sa.Table(
     sa.Column("artifact_id", _S(36), primary_key=True),
     sa.Column("key", _S(255), primary_key=True),
     sa.Column("value", _S(600), nullable=False),
+    sa.Column("created_at", sa.Float(precision=53)),  # v3, as in tags
 )
 sa.Index("ix_metadata_kv_key_value", metadata_kv.c.key, metadata_kv.c.value, metadata_kv.c.artifact_id)
+sa.Index("ix_metadata_kv_key_value_created", metadata_kv.c.key, metadata_kv.c.value, metadata_kv.c.created_at,
+         metadata_kv.c.artifact_id)
 
 # Last version handed out per name; survives deletions so versions never repeat.
 names = sa.Table(
