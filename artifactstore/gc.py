@@ -163,7 +163,7 @@ def plan(
         for obj in store.backend.list("blobs/"):
             if obj.key in referenced:
                 continue
-            if obj.mtime is not None and now - obj.mtime < grace_seconds:
+            if (obj.mtime is None and grace_seconds > 0) or (obj.mtime is not None and now - obj.mtime < grace_seconds):
                 continue
             orphans.append((obj.key, obj.size))
     freed = sum(freed_by.values()) + sum(s for _, s in orphans)
@@ -215,8 +215,8 @@ def apply(
             continue
         if obj.mtime is not None and now - obj.mtime < the_plan.grace_seconds:
             continue
-        if not store.backend.has_mtime and obj.mtime is None and the_plan.grace_seconds > 0:
-            continue  # no clock to judge age by: never sweep
+        if obj.mtime is None and the_plan.grace_seconds > 0:
+            continue  # no clock to judge its age by: never sweep (unless asked for grace 0)
         delete = functools.partial(_delete_if_present, store, obj.key, the_plan.grace_seconds)
         if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, delete):
             swept += 1
@@ -235,7 +235,7 @@ def _delete_if_present(store: ArtifactStore, key: str, grace: float) -> bool:
         info = store.backend.info(key)
     except FileNotFoundError:
         return False
-    if info.mtime is not None and time.time() - info.mtime < grace:
+    if (info.mtime is None and grace > 0) or (info.mtime is not None and time.time() - info.mtime < grace):
         return False
     store.backend.delete(key)
     return True

@@ -122,7 +122,10 @@ def artifactstore_register_retention_policies(register: Registrar) -> None:
 def artifactstore_register_catalogs(register: Registrar) -> None:
     """Register catalog implementations by URL scheme (``sqlite``, ``postgresql``...).
 
-    ``factory(url: str, **options) -> artifactstore.catalog.Catalog``.
+    ``factory(url: str, **options)`` returns an object with the interface of
+    :class:`artifactstore.catalog.sql.SQLCatalog` (the store calls its methods);
+    for another SQL engine, subclass ``SQLCatalog`` or return one built with
+    different engine options (see docs/plugins.md).
 
     Since 0.1.
     """

@@ -344,9 +344,22 @@ class ArtifactStore:
             stored = writer.bytes_written
             key = blob_key(sha, codec.suffix)
             existing = self.catalog.blob_of(sha)
-            if existing is None and (self.backend.is_remote or not self.backend.exists(key)):
-                # New content (or an orphan on an object store, where a HEAD costs a round
-                # trip): publish. The fresh object's mtime keeps gc away until our commit.
+            if existing is None and self.backend.is_remote:
+                # New content on an object store: upload without a HEAD first (an orphan with
+                # the same bytes is simply overwritten). The lease covers the moment between a
+                # gc's re-read of the old orphan's mtime and its delete, which a rename-free
+                # upload could otherwise land in.
+                token = self.catalog.take_lease(sha, self.lease_seconds)
+                try:
+                    writer.commit(key)
+                except BaseException:
+                    self.catalog.release_leases_now([token])
+                    raise
+                return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored,
+                        "leases": [token]}
+            if existing is None and not self.backend.exists(key):
+                # New content on local disk: the fresh file's mtime keeps gc away until our
+                # commit; an orphan that exists takes the leased path below instead.
                 writer.commit(key)
                 return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored}
             # Dedup: lease the digest first, then make sure the blob is still

@@ -102,8 +102,9 @@ class VerifyingReader(io.RawIOBase):
 
     Raises :class:`~artifactstore.errors.IntegrityError` from the read that
     reaches the end if the SHA-256 or the size differs from what was recorded,
-    or as soon as more bytes than recorded come out. Seeking is not supported
-    (a verified read is sequential); use ``read_range`` on the store for ranges.
+    or as soon as more bytes than recorded come out, and already when exactly
+    the recorded size has been read. Seeking is not supported (a verified read
+    is sequential).
     """
 
     def __init__(self, inner: BinaryIO, expected_sha256: str, expected_size: int, artifact_id: str,

@@ -98,7 +98,8 @@ class Backend(ABC):
     #: one object per put.
     supports_append: ClassVar[bool] = False
     #: Whether the backend lives on another machine (object stores). The store
-    #: then uses a local read cache and pre-hashes local files before upload.
+    #: then uses a local read cache by default and uploads new content without a
+    #: HEAD request first.
     is_remote: ClassVar[bool] = False
     #: Whether object mtimes come from the storage's clock and are reliable
     #: enough for gc's grace period.
