@@ -45,6 +45,12 @@ ORDERINGS["newest"] = ORDERINGS["-created_at"]
 ORDERINGS["oldest"] = ORDERINGS["created_at"]
 
 FindFilters = Mapping[str, Any]
+# Built once: constructing statements per call was a visible part of a small put.
+_BLOB_OF = (
+    sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
+    .where(S.artifacts.c.sha256 == sa.bindparam("sha"))
+    .limit(1)
+)
 _EQ_COLUMNS = ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "name", "sha256")
 
 
@@ -138,8 +144,10 @@ class SQLCatalog(EvaluationTables, LeaseTables):
 
             @sa.event.listens_for(self.engine, "begin")
             def _on_begin(conn: sa.Connection) -> None:
-                write = conn.get_execution_options().get("as_write")
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+                opts = conn.get_execution_options()
+                if opts.get("single_read"):
+                    return  # one SELECT in autocommit mode: its own snapshot, no BEGIN/COMMIT round
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if opts.get("as_write") else "BEGIN")
 
         elif url.startswith(("postgresql", "postgres")):
             try:
@@ -424,14 +432,17 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             yield from page
             last = page[-1].id
 
+    def read_one(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Any:
+        """One SELECT's first row, without an explicit transaction (hot paths)."""
+        try:
+            with self.engine.connect() as conn:
+                return conn.execution_options(single_read=True).execute(stmt, dict(params)).first()
+        except sa.exc.DBAPIError as exc:
+            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}") from exc
+
     def blob_of(self, sha256: str) -> tuple[str, str, int] | None:
         """(blob_key, codec, stored_size) of a live blob holding these bytes, if any."""
-        sel = (
-            sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
-            .where(S.artifacts.c.sha256 == sha256)
-            .limit(1)
-        )
-        row = self.read(lambda c: c.execute(sel).first())
+        row = self.read_one(_BLOB_OF, {"sha": sha256})
         return (row[0], row[1], int(row[2])) if row else None
 
     def blob_refcount(self, blob_key: str, conn: sa.Connection | None = None) -> int:
