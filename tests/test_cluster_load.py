@@ -8,6 +8,7 @@ exactly once, every blob verifies, there is one champion chain and no orphan row
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import random
 import time
@@ -112,7 +113,7 @@ def test_8_workers_on_s3_and_postgresql_with_gc(s3_url: Any, pg_catalog_url: str
         chain = s.champion_history()
         assert len(chain) == total_wins >= 1
         assert [c.seq for c in chain] == list(range(len(chain), 0, -1))
-        for newer, older in zip(chain, chain[1:], strict=False):
+        for newer, older in itertools.pairwise(chain):
             assert newer.previous_champion == older.champion_id and newer.global_score > older.global_score
         assert len(s.evaluations()) == WORKERS * PER_WORKER // 50
         # versions per name: 1..n, no gaps or repeats
