@@ -103,8 +103,13 @@ class VerifyingReader(io.RawIOBase):
     Raises :class:`~artifactstore.errors.IntegrityError` from the read that
     reaches the end if the SHA-256 or the size differs from what was recorded,
     or as soon as more bytes than recorded come out, and already when exactly
-    the recorded size has been read. Seeking is not supported (a verified read
-    is sequential).
+    the recorded size has been read.
+
+    Ranged reads: when the inner stream is seekable (raw blobs), so is this
+    one. A read that starts anywhere but where the stream stands cannot be
+    checked against the whole file's hash, so after such a seek the stream
+    reads without verification (``verifying`` becomes ``False``); reading from
+    the start to the end without seeking is always verified.
     """
 
     def __init__(self, inner: BinaryIO, expected_sha256: str, expected_size: int, artifact_id: str,
@@ -118,9 +123,30 @@ class VerifyingReader(io.RawIOBase):
         self._size = expected_size
         self._id = artifact_id
         self._done = False
+        self._pos = 0
+        #: False once the stream has seeked away from sequential reading.
+        self.verifying = True
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        try:
+            return bool(self._inner.seekable())
+        except (AttributeError, ValueError):
+            return False
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if not self.seekable():
+            raise io.UnsupportedOperation("this artifact's codec does not allow seeking; read it sequentially")
+        pos = self._inner.seek(offset, whence)
+        if pos != self._pos:
+            self.verifying = False
+        self._pos = pos
+        return pos
 
     def _check(self) -> None:
         if self._done:
@@ -134,11 +160,14 @@ class VerifyingReader(io.RawIOBase):
         view = memoryview(b).cast("B")
         data = self._inner.read(len(view))
         if not data:
-            self._check()
+            if self.verifying:
+                self._check()
             return 0
         n = len(data)
         view[:n] = data
-        self._account(data)
+        self._pos += n
+        if self.verifying:
+            self._account(data)
         return n
 
     def _account(self, data: bytes) -> None:
@@ -157,9 +186,12 @@ class VerifyingReader(io.RawIOBase):
             return self.readall()
         data = self._inner.read(size) if size else b""
         if size and not data:
-            self._check()
+            if self.verifying:
+                self._check()
             return b""
-        self._account(data)
+        self._pos += len(data)
+        if self.verifying:
+            self._account(data)
         return data
 
     def readall(self) -> bytes:

@@ -310,3 +310,23 @@ def test_iter_all_pages_by_id_even_when_created_at_disagrees(store) -> None:  # 
         for k, a in enumerate(arts):
             c.execute(sa.text("update artifacts set created_at = :t where id = :i"), {"t": 1e9 - k, "i": a.id})
     assert [a.id for a in store.catalog.iter_all(batch=4)] == sorted(a.id for a in arts)
+
+
+def test_ranged_reads_through_open(store) -> None:  # type: ignore[no-untyped-def]
+    import os as _os
+
+    data = _os.urandom(3 << 20)
+    raw = store.put(data, artifact_type="video", name="v.mp4", codec="none")
+    with store.open(raw.id) as f:
+        assert f.seekable()
+        f.seek(1_000_000)
+        assert f.read(4096) == data[1_000_000:1_004_096]
+        f.seek(10)
+        assert f.read(5) == data[10:15] and f.tell() == 15
+    with store.open(raw.id) as f:  # sequential reads stay verified
+        assert f.read() == data
+    packed = store.put(b"csv,row\n" * 10_000, artifact_type="log", name="l.csv", codec="zstd")
+    with store.open(packed.id) as f:
+        assert not f.seekable()
+        with pytest.raises(io.UnsupportedOperation):
+            f.seek(100)

@@ -50,3 +50,14 @@ def test_damaged_cache_entry_is_dropped_and_refetched(s3_url: Any, tmp_path: Pat
 
 def test_local_stores_have_no_cache_by_default(store) -> None:  # type: ignore[no-untyped-def]
     assert store.cache is None
+
+
+def test_ranged_read_on_s3_without_cache(s3_url: Any) -> None:
+    import os
+
+    data = os.urandom(6 << 20)
+    with artifactstore.open(s3_url.url, cache=False, **s3_url.storage_options) as s:
+        art = s.put(data, artifact_type="video", name="v.mp4", codec="none")
+        with s.open(art.id) as f:
+            f.seek(5 << 20)
+            assert f.read(1000) == data[5 << 20 : (5 << 20) + 1000]

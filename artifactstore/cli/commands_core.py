@@ -403,10 +403,14 @@ def verify_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command("reindex")
+@click.option("--catalog", "catalog", metavar="URL",
+              help="Rebuild this catalog (e.g. a cluster's postgresql://...); same as the global --catalog.")
 @json_option
 @click.pass_context
-def reindex_cmd(ctx: click.Context, as_json: bool) -> None:
+def reindex_cmd(ctx: click.Context, catalog: str | None, as_json: bool) -> None:
     """Rebuild the catalog from the manifests and records in the store."""
+    if catalog:
+        get_state(ctx).catalog_url = catalog
     store = get_store(ctx)
     if stderr_is_tty() and not want_json(ctx, as_json):
         click.echo(f"reindexing {store.url} into {catalog_url(store)} ...", err=True)
