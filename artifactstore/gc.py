@@ -210,25 +210,32 @@ def apply(
     freed = 0
     now = time.time()
     referenced = store.catalog.referenced_blob_keys()
-    for obj in list(store.backend.list("blobs/")):
+    candidates = []
+    sizes: dict[str, int] = {}
+    for obj in store.backend.list("blobs/"):
         if obj.key in referenced:
             continue
         if obj.mtime is not None and now - obj.mtime < the_plan.grace_seconds:
             continue
         if obj.mtime is None and the_plan.grace_seconds > 0:
             continue  # no clock to judge its age by: never sweep (unless asked for grace 0)
-        delete = functools.partial(_delete_if_present, store, obj.key, the_plan.grace_seconds)
-        if store.catalog.sweep_blob(_sha_of_key(obj.key), obj.key, delete):
-            swept += 1
-            freed += obj.size
-        else:
-            skipped += 1
+        candidates.append((_sha_of_key(obj.key), obj.key))
+        sizes[obj.key] = obj.size
+    # Batches: one guarded transaction per batch, not per blob (90k blobs: 440 s -> seconds).
+    # Smaller on object stores, where each delete is a round trip made under the gc lock.
+    step = 100 if store.backend.is_remote else 500
+    delete = functools.partial(_delete_if_present, store, grace=the_plan.grace_seconds)
+    for i in range(0, len(candidates), step):
+        done, skip = store.catalog.sweep_blobs(candidates[i : i + step], delete)
+        swept += len(done)
+        freed += sum(sizes[k] for k in done)
+        skipped += skip
     staging = _remove_stale_staging(store, the_plan.grace_seconds, now)
     log.info("gc: deleted %d artifacts, swept %d blobs (%d bytes), skipped %d", deleted, swept, freed, skipped)
     return GcResult(deleted, swept, freed, skipped, staging)
 
 
-def _delete_if_present(store: ArtifactStore, key: str, grace: float) -> bool:
+def _delete_if_present(store: ArtifactStore, key: str, *, grace: float) -> bool:
     # Under the gc lock. Re-read the object: a concurrent gc may have removed it, or a
     # writer may have just re-uploaded the same content (a fresh mtime) after our listing.
     try:

@@ -10,7 +10,7 @@ own copy) or the lease is visible to the sweep (which skips the blob).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,31 +49,37 @@ class LeaseTables:
         if tokens:
             self.write(lambda conn: self.release_leases(conn, tokens))
 
-    def sweep_blob(self, sha256: str, blob_key: str, delete: Callable[[], bool]) -> bool:
-        """Delete a blob if nothing references or leases it, re-checked under the gc lock.
+    def sweep_blobs(
+        self, candidates: Sequence[tuple[str, str]], delete: Callable[[str], bool]
+    ) -> tuple[list[str], int]:
+        """Delete the blobs among ``candidates`` ((sha256, blob_key) pairs) that nothing
+        references or leases, re-checked under the gc lock in one transaction.
 
-        ``delete`` removes the object from the backend and returns whether it
-        was there; it runs inside the transaction so no lease can be taken
-        between the check and the delete, and two gc runs never both count
-        the same blob. Returns whether this call deleted the blob.
+        ``delete(key)`` removes one object from the backend and returns whether it was
+        there; it runs inside the transaction, so no lease can be taken between the
+        check and the delete, and two gc runs never both count the same blob.
+        Returns ``(deleted keys, number skipped)``.
         """
 
-        def txn(conn: sa.Connection) -> bool:
+        def txn(conn: sa.Connection) -> tuple[list[str], int]:
             _take_gc_lock(conn)
-            refs = conn.execute(
-                sa.select(sa.func.count()).select_from(S.artifacts).where(S.artifacts.c.blob_key == blob_key)
-            ).scalar_one()
-            if refs:
-                return False
-            leased = conn.execute(
-                sa.select(sa.func.count()).select_from(S.inflight)
-                .where(S.inflight.c.sha256 == sha256, S.inflight.c.expires_at > time.time())
-            ).scalar_one()
-            if leased:
-                return False
-            return delete()
+            keys = [k for _, k in candidates]
+            shas = sorted({s for s, _ in candidates})
+            referenced = {r[0] for r in conn.execute(
+                sa.select(S.artifacts.c.blob_key).where(S.artifacts.c.blob_key.in_(keys)).distinct())}
+            leased = {r[0] for r in conn.execute(
+                sa.select(S.inflight.c.sha256).where(S.inflight.c.sha256.in_(shas),
+                                                    S.inflight.c.expires_at > time.time()))}
+            done: list[str] = []
+            skipped = 0
+            for sha, key in candidates:
+                if key in referenced or sha in leased or not delete(key):
+                    skipped += 1
+                else:
+                    done.append(key)
+            return done, skipped
 
-        result: bool = self.write(txn)
+        result: tuple[list[str], int] = self.write(txn)
         return result
 
     def expire_leases(self) -> int:
