@@ -290,6 +290,9 @@ class ArtifactStore:
                 keep = spool
                 src = _Src(spool, size, src.default_name, lambda: (keep.seek(0), keep)[1], False)
             try:
+                if (codec.name == "none" and src.path is not None and self.backend.is_remote
+                        and (src.size or 0) >= _ZERO_COPY_MIN):
+                    return self._upload_raw(src, sample, progress)
                 return self._encode(src, sample, codec, member_name, progress)
             except _CodecFailure as failure:
                 if src.reopen is None:
@@ -341,49 +344,72 @@ class ArtifactStore:
                 raise
             if src.size is not None and size != src.size and src.close:
                 raise InvalidInputError(f"source changed while it was read ({src.size} -> {size} bytes)")
-            stored = writer.bytes_written
             key = blob_key(sha, codec.suffix)
-            existing = self.catalog.blob_of(sha)
-            if existing is None and self.backend.is_remote:
-                # New content on an object store: upload without a HEAD first (an orphan with
-                # the same bytes is simply overwritten). The lease covers the moment between a
-                # gc's re-read of the old orphan's mtime and its delete, which a rename-free
-                # upload could otherwise land in.
-                token = self.catalog.take_lease(sha, self.lease_seconds)
-                try:
-                    writer.commit(key)
-                except BaseException:
-                    self.catalog.release_leases_now([token])
-                    raise
-                return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored,
-                        "leases": [token]}
-            if existing is None and not self.backend.exists(key):
-                # New content on local disk: the fresh file's mtime keeps gc away until our
-                # commit; an orphan that exists takes the leased path below instead.
-                writer.commit(key)
-                return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key, "stored_size": stored}
-            # Dedup: lease the digest first, then make sure the blob is still
-            # there (a concurrent gc sweep may just have removed it).
-            token = self.catalog.take_lease(sha, self.lease_seconds)
-            try:
-                if existing is not None and self.backend.exists(existing[0]):
-                    writer.abort()
-                    ekey, ecodec, estored = existing
-                    return {"sha256": sha, "size": size, "codec": ecodec, "blob_key": ekey,
-                            "stored_size": estored, "leases": [token]}
-                if self.backend.exists(key):
-                    writer.abort()
-                    return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
-                            "stored_size": self.backend.info(key).size, "leases": [token]}
-                writer.commit(key)
-                return {"sha256": sha, "size": size, "codec": codec.name, "blob_key": key,
-                        "stored_size": stored, "leases": [token]}
-            except BaseException:
-                self.catalog.release_leases_now([token])
-                raise
+            return self._publish(sha, size, key, codec.name, writer.bytes_written,
+                                 lambda: writer.commit(key), writer.abort)
         except BaseException:
             writer.abort()
             raise
+
+    def _publish(
+        self, sha: str, size: int, key: str, codec_name: str, stored: int,
+        commit: Callable[[], None], abort: Callable[[], None],
+    ) -> dict[str, Any]:
+        """Publish the staged bytes under ``key`` (``commit``), or reuse an existing blob
+        with the same digest (``abort``); return the artifact's blob fields."""
+        fields = {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key, "stored_size": stored}
+        existing = self.catalog.blob_of(sha)
+        if existing is None and self.backend.is_remote:
+            # New content on an object store: upload without a HEAD first (an orphan with
+            # the same bytes is simply overwritten). The lease covers the moment between a
+            # gc's re-read of the old orphan's mtime and its delete, which a rename-free
+            # upload could otherwise land in.
+            token = self.catalog.take_lease(sha, self.lease_seconds)
+            try:
+                commit()
+            except BaseException:
+                self.catalog.release_leases_now([token])
+                raise
+            return {**fields, "leases": [token]}
+        if existing is None and not self.backend.exists(key):
+            # New content on local disk: the fresh file's mtime keeps gc away until our
+            # commit; an orphan that exists takes the leased path below instead.
+            commit()
+            return fields
+        # Dedup: lease the digest first, then make sure the blob is still
+        # there (a concurrent gc sweep may just have removed it).
+        token = self.catalog.take_lease(sha, self.lease_seconds)
+        try:
+            if existing is not None and self.backend.exists(existing[0]):
+                abort()
+                ekey, ecodec, estored = existing
+                return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
+            if self.backend.exists(key):
+                abort()
+                return {**fields, "stored_size": self.backend.info(key).size, "leases": [token]}
+            commit()
+            return {**fields, "leases": [token]}
+        except BaseException:
+            self.catalog.release_leases_now([token])
+            raise
+
+    def _upload_raw(self, src: _Src, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
+        """A large raw file to an object store: hash it, then upload straight from the file
+        (multipart/resumable/block upload): no local staging copy of the whole file."""
+        assert src.path is not None
+        before = os.stat(src.path)
+        sha, size = pump(src.f.read, lambda _b: None, self._hash_pool, first=sample, progress=progress)
+        key = blob_key(sha, "")
+        path = src.path
+
+        def upload() -> None:
+            self.backend.upload_file(path, key)
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or after.st_size != size:
+                self.backend.delete(key)
+                raise InvalidInputError(f"source file {path} changed while it was uploaded")
+
+        return self._publish(sha, size, key, "none", size, upload, lambda: None)
 
     def _copy_raw(
         self, src: _Src, writer: BlobWriter, codec: Codec, progress: Callable[[int], None] | None

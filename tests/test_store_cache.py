@@ -61,3 +61,41 @@ def test_ranged_read_on_s3_without_cache(s3_url: Any) -> None:
         with s.open(art.id) as f:
             f.seek(5 << 20)
             assert f.read(1000) == data[5 << 20 : (5 << 20) + 1000]
+
+
+def test_large_raw_file_uploads_straight_from_the_source(s3_url: Any, tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from artifactstore.errors import InvalidInputError
+
+    src = tmp_path / "ckpt.bin"
+    src.write_bytes(os.urandom(12 << 20))
+    opts = {**s3_url.storage_options, "part_size": 5 << 20}
+    with artifactstore.open(s3_url.url, cache=False, **opts) as s:
+        uploads: list[str] = []
+        real = s.backend.upload_file
+
+        def spy(path: Path, key: str) -> None:
+            uploads.append(str(path))
+            real(path, key)
+
+        s.backend.upload_file = spy  # type: ignore[method-assign]
+        art = s.put(src, artifact_type="model_checkpoint")
+        assert art.codec == "none" and uploads == [str(src)]  # no staging copy
+        assert s.read_bytes(art.id) == src.read_bytes() and s.verify().ok
+
+        # Fault injection (a real server cannot change the caller's file): the source is
+        # modified while it uploads -> the put fails and leaves nothing behind.
+        def changing(path: Path, key: str) -> None:
+            real(path, key)
+            with open(path, "r+b") as f:
+                f.write(b"changed!")
+
+        s.backend.upload_file = changing  # type: ignore[method-assign]
+        src.write_bytes(os.urandom(12 << 20))
+        before = {o.key for o in s.backend.list("blobs/")}
+        with pytest.raises(InvalidInputError, match="changed while it was uploaded"):
+            s.put(src, artifact_type="model_checkpoint")
+        assert {o.key for o in s.backend.list("blobs/")} == before and s.count() == 1
