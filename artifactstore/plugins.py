@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -216,7 +215,3 @@ def default_registry() -> PluginRegistry:
         os.environ.get("ARTIFACTSTORE_TRACE_PLUGINS", ""),
     )
 
-
-def entry_point_names() -> list[str]:
-    """Names of installed entry points in the artifactstore group."""
-    return sorted(ep.name for ep in metadata.entry_points(group=hookspecs.PROJECT_NAME))

@@ -445,12 +445,6 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         row = self.read_one(_BLOB_OF, {"sha": sha256})
         return (row[0], row[1], int(row[2])) if row else None
 
-    def blob_refcount(self, blob_key: str, conn: sa.Connection | None = None) -> int:
-        sel = sa.select(sa.func.count()).select_from(S.artifacts).where(S.artifacts.c.blob_key == blob_key)
-        if conn is not None:
-            return int(conn.execute(sel).scalar_one())
-        return int(self.read(lambda c: c.execute(sel).scalar_one()))
-
     def referenced_blob_keys(self) -> set[str]:
         sel = sa.select(S.artifacts.c.blob_key).distinct()
         return set(self.read(lambda c: [r[0] for r in c.execute(sel)]))
