@@ -1088,6 +1088,17 @@ def open_store(
         registry = build_registry(plugins=plugins) if plugins else default_registry()
     url = os.fspath(url)
     scheme = _scheme(url)
+    if "://" in url and scheme != "file":
+        # Settings from the config file; explicit arguments win (see artifactstore.config).
+        from .config import settings_for
+
+        conf = settings_for(url)
+        if catalog is None and conf.get("catalog"):
+            catalog = str(conf["catalog"])
+        if catalog_options is None and isinstance(conf.get("catalog_options"), dict):
+            catalog_options = conf["catalog_options"]
+        storage_options = {**{k: v for k, v in conf.items() if k not in ("catalog", "catalog_options")},
+                           **storage_options}
     reg = registry.get("backend", scheme)
     if reg is None:
         from fsspec.registry import known_implementations

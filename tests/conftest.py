@@ -24,9 +24,10 @@ def store(tmp_path: Path) -> Iterator[ArtifactStore]:
 def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A user's environment must not leak into tests.
     for var in ("ARTIFACTSTORE_URL", "ARTIFACTSTORE_CATALOG", "ARTIFACTSTORE_DISABLE_PLUGINS",
-                "ARTIFACTSTORE_TRACE_PLUGINS"):
+                "ARTIFACTSTORE_TRACE_PLUGINS", "ARTIFACTSTORE_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 

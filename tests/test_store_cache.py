@@ -99,3 +99,27 @@ def test_large_raw_file_uploads_straight_from_the_source(s3_url: Any, tmp_path: 
         with pytest.raises(InvalidInputError, match="changed while it was uploaded"):
             s.put(src, artifact_type="model_checkpoint")
         assert {o.key for o in s.backend.list("blobs/")} == before and s.count() == 1
+
+
+def test_storage_options_and_catalog_from_the_config_file(
+    s3_url: Any, tmp_path: Path, monkeypatch: Any, pg_catalog_url: str
+) -> None:
+    opts = s3_url.storage_options
+    bucket_prefix = s3_url.url.rsplit("/", 1)[0]
+    conf = tmp_path / "config.toml"
+    lines = [f'[stores."{bucket_prefix}"]', f'catalog = "{pg_catalog_url}"']
+    lines += [f'{k} = "{v}"' for k, v in opts.items() if isinstance(v, str)]
+    lines += ['[stores."s3://other-bucket"]', 'endpoint_url = "http://127.0.0.1:9"']
+    conf.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("ARTIFACTSTORE_CONFIG", str(conf))
+    with artifactstore.open(s3_url.url) as s:  # no options given: all from the file
+        assert s.catalog.dialect == "postgresql"
+        a = s.put(b"configured", artifact_type="log", name="c")
+        assert s.read_bytes(a.id) == b"configured"
+    monkeypatch.setenv("ARTIFACTSTORE_CONFIG", str(tmp_path / "missing.toml"))
+    import pytest
+
+    from artifactstore.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="missing file"):
+        artifactstore.open(s3_url.url)
