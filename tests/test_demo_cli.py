@@ -88,3 +88,43 @@ def test_export_episodes_command(tmp_path: Path) -> None:
         assert doc["episodes"] == rows
         csv_text = s.read_bytes(d["csv"]["id"]).decode()
         assert csv_text.splitlines()[0] == "episode_id,success,reward" and len(csv_text.splitlines()) == 21
+
+
+def test_checkout_view(tmp_path: Path) -> None:
+    import os
+
+    from artifactstore.checkout import checkout
+    from artifactstore.errors import IntegrityError
+
+    store = tmp_path / "s"
+    big = os.urandom(200_000)
+    with artifactstore.open(store) as s:
+        s.put(b"v1", artifact_type="report", name="suite/report.json", model_id="m/1")
+        v2 = s.put(b"v2 " * 1000, artifact_type="report", name="suite/report.json", model_id="m/1")
+        vid = s.put(big, artifact_type="video", name="fail.mp4", model_id="../evil")
+        r = checkout(s, tmp_path / "view")
+        assert (r.files, r.linked, r.copied) == (2, 1, 1)
+        report = tmp_path / "view" / "report" / "m_1" / "suite" / "report.json"
+        assert report.read_bytes() == b"v2 " * 1000  # latest version, decoded (zstd)
+        video = tmp_path / "view" / "video" / "evil" / "fail.mp4"  # no traversal out of the view
+        assert video.read_bytes() == big and os.stat(video).st_ino == os.stat(
+            s.backend.local_path(vid.blob_key)).st_ino
+        assert not os.access(video, os.W_OK) or os.geteuid() == 0
+        r = checkout(s, tmp_path / "all", all_versions=True, link=False)
+        assert r.files == 3 and r.linked == 0
+        assert (tmp_path / "all" / "report" / "m_1" / "suite" / "report.json@v1").read_bytes() == b"v1"
+        # a damaged blob is never linked into the view
+        blob = s.backend.local_path(vid.blob_key)
+        os.chmod(blob, 0o644)
+        blob.write_bytes(b"X" * len(big))
+        import pytest
+
+        with pytest.raises(IntegrityError):
+            checkout(s, tmp_path / "view2")
+        assert v2.version == 2
+    code, out = _run(["--store", str(store), "checkout", str(tmp_path / "cli-view"), "--copy", "--json"])
+    assert code == 1 and "integrity check failed" in out  # copies are verified too
+    with artifactstore.open(store) as s:
+        s.delete(vid.id)
+    code, out = _run(["--store", str(store), "checkout", str(tmp_path / "cli-view"), "--json"])
+    assert code == 0 and json.loads(out)["files"] == 1

@@ -208,6 +208,24 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
     emit(ctx, as_json, data=data, text=text)
 
 
+
+
+@click.command("checkout")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--all-versions", is_flag=True, help="Every version, as NAME@vN (default: the latest of each name).")
+@click.option("--copy", "copy_files", is_flag=True, help="Always write copies (default: hard links where possible).")
+@json_option
+@click.pass_context
+def checkout_cmd(ctx: click.Context, dest: Path, all_versions: bool, copy_files: bool, as_json: bool) -> None:
+    """Materialise DEST/<type>/<model>/<name>: a browsable view of the store."""
+    from ..checkout import checkout
+
+    store = get_store(ctx)
+    r = checkout(store, dest, all_versions=all_versions, link=not copy_files)
+    emit(ctx, as_json, data=r.to_dict(),
+         text=f"{r.files} files under {r.dest} ({r.linked} hard links, {r.copied} copies)")
+
+
 def register(group: click.Group) -> None:
-    for cmd in (history_cmd, champions_cmd, gc_cmd, export_episodes_cmd, demo_cmd):
+    for cmd in (history_cmd, champions_cmd, gc_cmd, export_episodes_cmd, demo_cmd, checkout_cmd):
         group.add_command(cmd)
