@@ -456,7 +456,11 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             found: list[Artifact] = []
             for i in range(0, len(ids), _IN_CHUNK):
                 chunk = list(ids[i : i + _IN_CHUNK])
-                rows = list(conn.execute(sa.select(S.artifacts).where(S.artifacts.c.id.in_(chunk))).mappings())
+                # FOR UPDATE: a concurrent delete of the same rows (two gc runs) waits, then finds
+                # them gone, so each deletion is reported once (SQLite serialises writers anyway).
+                rows = list(conn.execute(
+                    sa.select(S.artifacts).where(S.artifacts.c.id.in_(chunk)).with_for_update()
+                ).mappings())
                 found += self._hydrate(conn, rows)
                 for t in (S.tags, S.metadata_kv, S.aliases):
                     conn.execute(sa.delete(t).where(t.c.artifact_id.in_(chunk)))
