@@ -641,9 +641,9 @@ def test_command_modules_can_add_commands(run: Cli, monkeypatch: pytest.MonkeyPa
     """Later issues add command groups as modules with register(group); get_store is shared."""
     mod = types.ModuleType("fake_cli_ext")
 
-    @click.group("cache")
+    @click.group("ext-demo")
     def cache() -> None:
-        """Cache commands."""
+        """Extension commands."""
 
     @cache.command("info")
     @common.json_option
@@ -660,10 +660,10 @@ def test_command_modules_can_add_commands(run: Cli, monkeypatch: pytest.MonkeyPa
     try:
         register_commands(cli, ["fake_cli_ext"])
         run("init")
-        assert run.json("cache", "info") == {"store": f"file://{run.root}"}
-        assert "Cache commands." in run("--help").stdout
+        assert run.json("ext-demo", "info") == {"store": f"file://{run.root}"}
+        assert "Extension commands." in run("--help").stdout
     finally:
-        cli.commands.pop("cache", None)
+        cli.commands.pop("ext-demo", None)
 
 
 # --- the installed console script ------------------------------------------------------------
