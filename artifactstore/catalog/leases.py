@@ -2,7 +2,7 @@
 
 A put that finds its content already stored takes a lease on the digest
 before it checks the blob still exists; gc's sweep checks for leases and
-deletes a blob in one transaction holding the same ``gc`` lock row, so either
+deletes a blob in one transaction holding the same per-digest lock, so either
 the sweep finished first (the put then sees the blob gone and publishes its
 own copy) or the lease is visible to the sweep (which skips the blob).
 """
@@ -21,8 +21,21 @@ from . import schema as S
 __all__ = ["LeaseTables"]
 
 
-def _take_gc_lock(conn: sa.Connection) -> None:
-    conn.execute(sa.update(S.locks).where(S.locks.c.name == "gc").values(counter=S.locks.c.counter + 1))
+_LOCK_NAMESPACE = 0x6173  # "as": our advisory-lock namespace on PostgreSQL
+
+
+def _lock_digests(conn: sa.Connection, shas: Sequence[str]) -> None:
+    """Serialise lease-taking and sweeping per digest, not store-wide.
+
+    PostgreSQL: transaction-scoped advisory locks on 32-bit buckets of the digests, taken
+    in sorted order (no deadlocks); puts of different content never wait for each other.
+    SQLite: nothing to do, a write transaction (BEGIN IMMEDIATE) already excludes all others.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for k in sorted({int(s[:8], 16) for s in shas}):
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :k)"),
+                     {"ns": _LOCK_NAMESPACE, "k": k - (1 << 32) if k >= 1 << 31 else k})
 
 
 class LeaseTables:
@@ -34,7 +47,7 @@ class LeaseTables:
         token = new_id()
 
         def txn(conn: sa.Connection) -> None:
-            _take_gc_lock(conn)
+            _lock_digests(conn, [sha256])
             conn.execute(sa.insert(S.inflight).values(token=token, sha256=sha256, expires_at=time.time() + ttl))
 
         self.write(txn)
@@ -53,7 +66,7 @@ class LeaseTables:
         self, candidates: Sequence[tuple[str, str]], delete: Callable[[str], bool]
     ) -> tuple[list[str], int]:
         """Delete the blobs among ``candidates`` ((sha256, blob_key) pairs) that nothing
-        references or leases, re-checked under the gc lock in one transaction.
+        references or leases, re-checked under per-digest locks in one transaction.
 
         ``delete(key)`` removes one object from the backend and returns whether it was
         there; it runs inside the transaction, so no lease can be taken between the
@@ -62,9 +75,9 @@ class LeaseTables:
         """
 
         def txn(conn: sa.Connection) -> tuple[list[str], int]:
-            _take_gc_lock(conn)
             keys = [k for _, k in candidates]
             shas = sorted({s for s, _ in candidates})
+            _lock_digests(conn, shas)
             referenced = {r[0] for r in conn.execute(
                 sa.select(S.artifacts.c.blob_key).where(S.artifacts.c.blob_key.in_(keys)).distinct())}
             leased = {r[0] for r in conn.execute(
