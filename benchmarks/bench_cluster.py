@@ -641,7 +641,7 @@ def profile(args: argparse.Namespace) -> None:
         wrap(b, "upload_file", by_key("upload"))
         wrap(b, "write_bytes", by_key("PUT"))
         wrap(store.catalog, "blob_of", "PG blob_of (dedup lookup)")
-        wrap(store.catalog, "take_lease", "PG take_lease (txn on the gc lock row)")
+        wrap(store.catalog, "take_lease", "PG take_lease (lease txn)")
         wrap(store.catalog, "release_leases_now", "PG release_leases_now")
         wrap(store.catalog, "insert_artifacts", "PG insert txn (manifest PUT inside)")
         stmts: collections.Counter[str] = collections.Counter()
