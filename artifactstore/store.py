@@ -654,6 +654,8 @@ class ArtifactStore:
                   use_cache: bool) -> None:
         if self._get_raw_local(art, tmp, out, progress):
             return
+        if not (use_cache and self.cache is not None) and self._get_raw_remote(art, tmp, out, progress):
+            return
         dec, closers = self._open_decoded(art, use_cache)
         try:
             with open(tmp, "wb") as f:
@@ -671,6 +673,29 @@ class ArtifactStore:
             dec.close()
             for c in closers:
                 c.close()
+
+    def _get_raw_remote(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
+        """Large raw blob on an object store, no cache: one streaming download (the client's own
+        fast path), then hash the file before it replaces ``out``."""
+        if art.codec != "none" or not self.backend.is_remote or art.size < _ZERO_COPY_MIN:
+            return False
+        try:
+            try:
+                self.backend.download_file(art.blob_key, tmp)
+            except FileNotFoundError:
+                raise BlobMissingError(art.id, art.blob_key) from None
+            with open(tmp, "rb") as f:
+                sha, size = pump(f.read, lambda _b: None, self._hash_pool, progress=progress)
+            if sha != art.sha256 or size != art.size:
+                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
+            os.replace(tmp, out)
+            return True
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
 
     def _get_raw_local(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
         """Raw blob on local disk: kernel copy + hash of what landed in ``tmp``, in two threads."""

@@ -123,3 +123,25 @@ def test_storage_options_and_catalog_from_the_config_file(
 
     with pytest.raises(InvalidInputError, match="missing file"):
         artifactstore.open(s3_url.url)
+
+
+def test_large_raw_get_without_cache_is_verified(s3_url: Any, tmp_path: Path) -> None:
+    import os
+
+    import fsspec
+    import pytest
+
+    from artifactstore.errors import IntegrityError
+
+    data = os.urandom(6 << 20)
+    with artifactstore.open(s3_url.url, cache=False, **s3_url.storage_options) as s:
+        art = s.put(data, artifact_type="video", name="v.bin", codec="none")
+        assert s.get(art.id, tmp_path / "v.bin").read_bytes() == data
+        # damage the object in the bucket through an independent client
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3_url.storage_options)
+        fs.pipe_file(f"{s3_url.url.split('://', 1)[1]}/{art.blob_key}", b"X" * len(data))
+        dest = tmp_path / "keep.bin"
+        dest.write_bytes(b"old")
+        with pytest.raises(IntegrityError):
+            s.get(art.id, dest)
+        assert dest.read_bytes() == b"old" and not list(tmp_path.glob(".*.part"))
