@@ -583,9 +583,9 @@ def summary_table(bench: Bench, points: list[Point], args: argparse.Namespace, c
             means = [statistics.mean(e["pg_states"].get(k, 0.0) for e in p.extra) for k in keys]
             lines.append(f"{p.figure:<28} " + " ".join(f"{m:>20.2f}" for m in means))
         lines.append("running: executing a statement; row lock wait: waiting for a row locked by another open "
-                     "transaction (another thread or worker); idle in txn: a transaction is open while its worker "
-                     "does something else (e.g. the manifest PUT inside insert_artifacts); IO/LWLock wait: e.g. the "
-                     "WAL flush at commit; "
+                     "transaction (another thread or worker); idle in txn: a transaction is open while its client "
+                     "works between two statements (Python time, which grows when CPUs are short, or the manifest "
+                     "PUT inside insert_artifacts); IO/LWLock wait: e.g. the WAL flush at commit; "
                      "advisory lock: the schema check at open (untimed); idle: pooled")
     lines.append(f"peak PostgreSQL connections held by the workers: {cluster.peak_connections} "
                  f"(pool_size={cluster.catalog_options['pool_size']}, "
