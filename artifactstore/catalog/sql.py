@@ -137,9 +137,11 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 # (no lock upgrade deadlocks between processes).
                 dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
+                # busy_timeout first: switching a brand-new file to WAL needs the write lock, and
+                # several processes opening a new store at once must wait for it, not fail.
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute(f"PRAGMA synchronous={sync}")
-                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
                 cur.close()
 
             @sa.event.listens_for(self.engine, "begin")
