@@ -60,9 +60,9 @@ MAX_TERMS = 64
 _MAX_TOKEN = 100  # longer runs are cut (PostgreSQL skips lexemes over 2 KB; keep both engines alike)
 _MAX_META_CHARS = 64 << 10  # of flattened metadata text per artifact
 _CHUNK = 500
-# Runs of letters or of digits: "_", "-", "." separate, and so does a letter/digit boundary,
-# so "resnet50" is found by "resnet" and by "resnet50" (the phrase "resnet 50").
-_WORD = re.compile(r"[^\W\d_]+|\d+")
+# Runs of letters and digits: "_", "-", "." and the rest separate ("resnet50" is one word,
+# found by "resnet50" or "resnet*").
+_WORD = re.compile(r"[^\W_]+")
 
 # Column weights: a name hit outranks a model/type/tag hit, which outranks a metadata hit.
 _FTS_RANK = "bm25(search_fts, 10.0, 4.0, 4.0, 1.0)"
@@ -100,28 +100,27 @@ _PG_DDL = (
 # --- text -> tokens ----------------------------------------------------------------------
 
 def tokens(text: str) -> list[str]:
-    """The index's tokens of ``text``: casefolded, diacritics removed, split on non-alphanumerics
-    and between letters and digits."""
+    """The index's tokens of ``text``: casefolded, diacritics removed, split on non-alphanumerics."""
     folded = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return [t[:_MAX_TOKEN] for t in _WORD.findall(folded)]
 
 
-def _flatten(prefix: str, value: Any, out: list[str]) -> None:
+def _flatten(prefix: str, value: Any, out: list[str], key: bool = True) -> None:
+    # "key.sub value" pairs; a list gives its key once, then its values
     if isinstance(value, Mapping):
         for k, v in value.items():
             _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
     elif isinstance(value, (list, tuple)):
-        if prefix and not value:
+        if prefix and key:
             out.append(prefix)
         for v in value:
-            _flatten(prefix, v, out)
+            _flatten(prefix, v, out, key=False)
     else:
-        if prefix:
+        if prefix and key:
             out.append(prefix)
-        if value is None:
-            return
-        out.append("true" if value is True else "false" if value is False else str(value))
+        if value is not None:
+            out.append("true" if value is True else "false" if value is False else str(value))
 
 
 def document(
@@ -130,14 +129,15 @@ def document(
     episode_id: str | None = None, tags: Iterable[str] = (), metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The ``search_docs`` row of one artifact (its indexed text, tokenised)."""
-    fields = [artifact_type, model_id, evaluation_id, suite_name, map_name, episode_id, artifact_id, sha256]
+    fields = [artifact_type, model_id, evaluation_id, suite_name, map_name, episode_id]
+    hexes = tokens(f"{artifact_id} {sha256}")
     meta: list[str] = []
     _flatten("", dict(metadata or {}), meta)
     meta_text = " ".join(meta)[:_MAX_META_CHARS]
     return {
         "artifact_id": artifact_id,
         "name": " ".join(tokens(name)),
-        "fields": " ".join(t for f in fields if f for t in tokens(f)),
+        "fields": " ".join([t for f in fields if f for t in tokens(f)] + hexes),
         "tags": " ".join(t for tag in tags for t in tokens(tag)),
         "meta": " ".join(tokens(meta_text)),
     }
