@@ -808,3 +808,40 @@ def test_init_on_a_new_s3_prefix_says_created(s3_url: Any) -> None:
     assert first.stdout.splitlines()[0] == f"created store: {s3_url.url}"
     again = runner.invoke(cli, argv, prog_name="artifactstore")
     assert again.stdout.splitlines()[0] == f"store already exists: {s3_url.url}"
+
+
+# --- evaluations from the command line ---------------------------------------------------------
+
+
+def test_champions_plot_without_a_champion_writes_nothing(run: Cli, tmp_path: Path) -> None:
+    run("init")
+    png = tmp_path / "chain.png"
+    r = run("champions", "--plot", str(png), code=None)
+    assert_one_line_error(r, f"nothing to plot: no champion yet, {png} not written "
+                             "(promote one with 'artifactstore promote' or the API's promote_champion)")
+    assert not png.exists()
+
+
+def test_record_eval_promote_history_and_reindex(run: Cli, filled: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    short = filled["csv"]["id"].replace("-", "")[-8:]
+    r = run("record-eval", "e1", "--model", "m1", "--score", "0.7", "--success-rate", "0.8", "--artifact", short,
+            "--metrics-json", '{"collisions": 2}')
+    assert r.stdout == "recorded evaluation e1 of m1: score 0.7000, success 80.0%, 1 artifacts\n"
+    run("record-eval", "e2", "--model", "m2", "--score", "0.6", "--success-rate", "0.9")
+    r = run("promote", "e1")
+    assert r.stdout.startswith("champion #1: m1 (evaluation e1, score 0.7000, previous -)")
+    assert_one_line_error(run("promote", "e2", code=None),
+                          "not promoted: score 0.6000 does not beat the champion m1 (0.7000) (--force promotes anyway)")
+    assert run.json("promote", "e2", "--force")["model_id"] == "m2"
+    assert_one_line_error(run("promote", "nope", code=None), "no evaluation 'nope'")
+    hist = run.json("history")
+    assert {h["evaluation_id"] for h in hist} == {"e1", "e2"}
+    assert next(h for h in hist if h["evaluation_id"] == "e1")["artifacts"] == [filled["csv"]["id"]]
+    r = run("history", "--limit", "1")
+    assert r.stderr == "showing the newest 1 evaluations; more exist (--limit 0 for all)\n"
+    before = (run.json("history"), run.json("champions"))
+    # a fresh catalog rebuilt from the store's records has the same evaluations and champions
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    run("--catalog", fresh, "reindex")
+    after = (run.json("--catalog", fresh, "history"), run.json("--catalog", fresh, "champions"))
+    assert after == before

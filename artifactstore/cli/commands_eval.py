@@ -16,15 +16,22 @@ __all__ = ["register"]
 @click.command("history")
 @click.option("--model", "model_id", help="Only this model's evaluations.")
 @click.option("--champions", "champions_only", is_flag=True, help="Only evaluations that became champion.")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most this many (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many (0: all). Default: 50 in the table, every record with --json.")
 @json_option
 @click.pass_context
-def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, limit: int, as_json: bool) -> None:
-    """Evaluation history, newest first."""
+def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, limit: int | None,
+                as_json: bool) -> None:
+    """Evaluation history, newest first (a page that leaves records out says so on stderr)."""
     from .format import local_time, table
 
     store = get_store(ctx)
-    recs = store.evaluations(model_id, champions_only=champions_only, limit=limit or None)
+    if limit is None:
+        limit = 0 if want_json(ctx, as_json) else 50
+    recs = store.evaluations(model_id, champions_only=champions_only, limit=limit + 1 if limit else None)
+    if limit and len(recs) > limit:
+        recs = recs[:limit]
+        click.echo(f"showing the newest {limit} evaluations; more exist (--limit 0 for all)", err=True)
     rows = [(r.evaluation_id, r.model_id, f"{r.global_score:.4f}", f"{r.success_rate:.1%}",
              "yes" if r.is_champion else "", len(r.artifacts), local_time(r.timestamp)) for r in recs]
     emit(ctx, as_json, data=[r.to_dict() for r in recs],
@@ -33,9 +40,10 @@ def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, 
 
 
 @click.command("champions")
-@click.option("--limit", type=int, default=0, help="At most this many (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True, help="At most this many (0: all).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the champion progression as a PNG (needs artifactstore[plot]).")
+              help="Also write the champion progression as a PNG (needs artifactstore[plot]); "
+                   "with no champion yet nothing is written and the exit code is 1.")
 @json_option
 @click.pass_context
 def champions_cmd(ctx: click.Context, limit: int, plot_path: Path | None, as_json: bool) -> None:
@@ -44,6 +52,9 @@ def champions_cmd(ctx: click.Context, limit: int, plot_path: Path | None, as_jso
 
     store = get_store(ctx)
     chain = store.champion_history(limit or None)
+    if plot_path is not None and not chain:
+        raise CliError(f"nothing to plot: no champion yet, {plot_path} not written "
+                       "(promote one with 'artifactstore promote' or the API's promote_champion)")
     if plot_path is not None:
         from ..evaluation.plots import plot_champions
 
