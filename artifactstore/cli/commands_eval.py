@@ -224,17 +224,30 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
 @click.command("checkout")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--all-versions", is_flag=True, help="Every version, as NAME@vN (default: the latest of each name).")
-@click.option("--copy", "copy_files", is_flag=True, help="Always write copies (default: hard links where possible).")
+@click.option("--copy", "copy_files", is_flag=True,
+              help="Always write full copies (default: reflinks where the filesystem has them, else copies).")
+@click.option("--link", "hard_link", is_flag=True,
+              help="Hard-link uncompressed blobs into the view: no extra space, but a write through a link "
+                   "corrupts the store.")
 @json_option
 @click.pass_context
-def checkout_cmd(ctx: click.Context, dest: Path, all_versions: bool, copy_files: bool, as_json: bool) -> None:
-    """Materialise DEST/<type>/<model>/<name>: a browsable view of the store."""
+def checkout_cmd(ctx: click.Context, dest: Path, all_versions: bool, copy_files: bool, hard_link: bool,
+                 as_json: bool) -> None:
+    """Materialise DEST/<type>/<model>/<name>: a browsable view of the store.
+
+    Every file is verified. Re-running it updates the view in place.
+    """
     from ..checkout import checkout
 
+    if copy_files and hard_link:
+        raise click.UsageError("--copy and --link exclude each other")
+    if hard_link:
+        click.echo("warning: --link: the view's files are the store's blobs; writing to one corrupts the store "
+                   "(artifactstore verify reports it)", err=True)
     store = get_store(ctx)
-    r = checkout(store, dest, all_versions=all_versions, link=not copy_files)
+    r = checkout(store, dest, all_versions=all_versions, link=hard_link, reflink=not copy_files)
     emit(ctx, as_json, data=r.to_dict(),
-         text=f"{r.files} files under {r.dest} ({r.linked} hard links, {r.copied} copies)")
+         text=f"{r.files} files under {r.dest} ({r.reflinked} reflinks, {r.linked} hard links, {r.copied} copies)")
 
 
 def register(group: click.Group) -> None:
