@@ -505,3 +505,41 @@ def test_links_resolve(doc: str) -> None:
         assert dest.exists(), f"{doc}: broken link {target}"
         if anchor:
             assert anchor in {_anchor(h) for h in headings(dest)}, f"{doc}: no heading for #{anchor} in {file or doc}"
+
+
+# --- every command documented, every option described ------------------------------------------
+
+
+def _command_tree() -> list[tuple[str, click.Command]]:
+    from artifactstore.cli.main import cli
+
+    out: list[tuple[str, click.Command]] = []
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        if path:
+            out.append((" ".join(path), cmd))
+        if isinstance(cmd, click.Group):
+            for name, sub in sorted(cmd.commands.items()):
+                walk(sub, [*path, name])
+
+    walk(cli, [])
+    return out
+
+
+def test_every_cli_command_has_a_section_in_docs_cli_md() -> None:
+    # A section is a heading whose code span starts with the command path: "### `cache info`".
+    spans = re.findall(r"^#{2,4} `([^`]+)`", (ROOT / "docs" / "cli.md").read_text(), re.M)
+    documented = {s.split(" [")[0] for s in spans}
+    missing = [path for path, _ in _command_tree()
+               if not any(d == path or (d.startswith(path + " ") and not d[len(path) + 1:][:1].islower())
+                          for d in documented)]
+    assert len(_command_tree()) >= 22
+    assert not missing, f"docs/cli.md has no '### `COMMAND ...`' section for: {', '.join(missing)}"
+
+
+def test_every_cli_option_has_help_text() -> None:
+    undescribed = [f"{path} {opt.opts[0]}" for path, cmd in _command_tree() for opt in cmd.params
+                   if isinstance(opt, click.Option) and not (opt.help or "").strip()]
+    assert not undescribed, f"options without help text: {', '.join(undescribed)}"
+    no_doc = [path for path, cmd in _command_tree() if not (cmd.help or "").strip()]
+    assert not no_doc, f"commands without a description: {', '.join(no_doc)}"

@@ -121,10 +121,10 @@ def gc_cmd(ctx: click.Context, policies: tuple[str, ...], grace_seconds: float, 
 @click.command("export-episodes")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "both", "parquet"]), default="both",
-              show_default=True)
-@click.option("--model", "model_id")
-@click.option("--evaluation", "evaluation_id")
-@click.option("--suite", "suite_name")
+              show_default=True, help="What to store: a CSV table, a JSON document, both, or Parquet.")
+@click.option("--model", "model_id", help="Model id recorded on the stored artifacts.")
+@click.option("--evaluation", "evaluation_id", help="Evaluation id recorded on the stored artifacts.")
+@click.option("--suite", "suite_name", help="Suite name recorded on the stored artifacts.")
 @json_option
 @click.pass_context
 def export_episodes_cmd(ctx: click.Context, source: Path, fmt: str, model_id: str | None,
@@ -167,10 +167,12 @@ def _read_rows(path: Path) -> Any:
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the plot (default: the store folder, or ./demo-output).")
-@click.option("--models", type=click.IntRange(1, 6), default=6, show_default=True)
-@click.option("--episodes-per-map", "per_map", type=click.IntRange(1, 1000), default=25, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--no-plot", is_flag=True)
+@click.option("--models", type=click.IntRange(1, 6), default=6, show_default=True,
+              help="How many model variants to evaluate (each is evaluated once, the baseline too).")
+@click.option("--episodes-per-map", "per_map", type=click.IntRange(1, 1000), default=25, show_default=True,
+              help="Simulated episodes per map and evaluation.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same scores).")
+@click.option("--no-plot", is_flag=True, help="Skip the champion progression plot (no matplotlib needed).")
 @json_option
 @click.pass_context
 def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int, seed: int, no_plot: bool,
