@@ -543,3 +543,33 @@ def test_every_cli_option_has_help_text() -> None:
     assert not undescribed, f"options without help text: {', '.join(undescribed)}"
     no_doc = [path for path, cmd in _command_tree() if not (cmd.help or "").strip()]
     assert not no_doc, f"commands without a description: {', '.join(no_doc)}"
+
+
+def test_readme_quickstart_and_commands_run_twice_on_a_fresh_store(isolated: Path) -> None:
+    """The README's Quickstart blocks, then every command of its "Command line" section, for real,
+    in one fresh folder; then all of it again (a second run must work as well as the first)."""
+    from artifactstore.cli.main import cli
+
+    (isolated / "results.csv").write_text("episode,reward\n" + "".join(f"{i},{i / 10}\n" for i in range(50)))
+    (isolated / "episodes.jsonl").write_text("".join(
+        f'{{"episode_id": "{i}", "success": {str(i % 2 == 0).lower()}, "reward": {i}}}\n' for i in range(10)))
+    lines = _command_lines(_section(ROOT / "README.md", "Command line"))
+    for round_ in (1, 2):
+        namespace, _ = run_doc_section(ROOT / "README.md", "Quickstart", isolated)
+        assert namespace["again"].version == 2 * round_
+        for line in lines:
+            result = CliRunner().invoke(cli, shlex.split(line)[1:], catch_exceptions=False)
+            assert result.exit_code == 0, f"run {round_}: {line!r} -> {result.exit_code}: {result.output}"
+    assert (isolated / "champions.png").is_file() and (isolated / "out" / "results.csv").is_file()
+
+
+def run_doc_section(doc: Path, title: str, workdir: Path) -> tuple[dict[str, Any], list[Block]]:
+    """Run the python blocks of one ``## title`` section of ``doc`` in ``workdir``."""
+    section = _section(doc, title)
+    os.chdir(workdir)
+    namespace: dict[str, Any] = {"__name__": "__docs__"}
+    blocks = [b for b in python_blocks(doc) if b.code in section and b.not_run is None]
+    assert blocks, f"no python block in '## {title}'"
+    for block in blocks:
+        _run_block(block, namespace, workdir)
+    return namespace, []
