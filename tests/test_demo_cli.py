@@ -27,9 +27,11 @@ def test_demo_campaign(tmp_path: Path) -> None:
     assert st["artifacts_by_type"]["video"] >= 1 and st["artifacts_by_type"]["episode_data"] == 14
     scores = [c["global_score"] for c in d["champions"]]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
-    plot = Path(d["plot"])
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    assert d["plot"] is None  # no loose file: the plot is an artifact
+    assert not list(tmp_path.rglob("*.png"))
+    assert d["plot_artifact"]["ref"] == "demo/champion_progression.png@v1"
     assert d["gc_dry_run"]["would_delete"] >= 1
+    assert d["gc_dry_run"]["policies"] == ["keep_top_k:k=8", "keep_champions"]
     with artifactstore.open(store) as s:
         assert s.count() == st["total_artifacts"]  # the dry run deleted nothing
         assert s.verify().ok
@@ -37,9 +39,22 @@ def test_demo_campaign(tmp_path: Path) -> None:
         assert videos and all(v.codec == "none" for v in videos)  # incompressible: stored raw
         assert all(c.codec == "zstd" for c in s.find(artifact_type="episode_data"))
         assert s.evaluations()[0].repro["python"]
-    # the human summary
-    code, out = _run(["--store", str(store), "demo", "--no-plot", "--models", "2", "--episodes-per-map", "2"])
+        (png,) = s.find(artifact_type="plot")
+        assert png.id == d["plot_artifact"]["id"]
+        data = s.read_bytes(png)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    # the human summary of a second run: per-run and whole-store figures in labelled columns
+    code, out = _run(["--store", str(store), "demo", "--models", "2", "--episodes-per-map", "2",
+                      "--out", str(tmp_path / "copy")])
     assert code == 0 and "champion chain" in out and "stored / original" in out
+    lines = out.splitlines()
+    assert next(x for x in lines if "this run" in x).split() == ["this", "run", "whole", "store"]
+    artifacts_row = next(x for x in lines if x.startswith("artifacts ")).split()
+    assert int(artifacts_row[1]) < int(artifacts_row[2]) == st["total_artifacts"] + int(artifacts_row[1])
+    assert ("gc dry run (policies keep_top_k:k=8 + keep_champions, whole store): would delete" in out)
+    assert ("champion progression plot: stored as demo/champion_progression.png@v2 (type plot, id " in out)
+    assert f"copy written to {tmp_path / 'copy' / 'champion_progression.png'}" in out
+    assert (tmp_path / "copy" / "champion_progression.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_history_champions_gc_commands(tmp_path: Path) -> None:

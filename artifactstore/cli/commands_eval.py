@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import CliError, emit, get_state, get_store, json_option, local_root, want_json
+from .common import CliError, emit, get_store, json_option, want_json
 
 __all__ = ["register"]
 
@@ -166,9 +166,10 @@ def _read_rows(path: Path) -> Any:
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write the plot (default: the store folder, or ./demo-output).")
+              help="Also write a copy of the champion plot into this folder (it is stored as a 'plot' artifact "
+                   "either way).")
 @click.option("--models", type=click.IntRange(1, 6), default=6, show_default=True,
-              help="How many model variants to evaluate (each is evaluated once, the baseline too).")
+              help="How many model variants to evaluate (each is evaluated once, the baseline twice).")
 @click.option("--episodes-per-map", "per_map", type=click.IntRange(1, 1000), default=25, show_default=True,
               help="Simulated episodes per map and evaluation.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same scores).")
@@ -182,45 +183,56 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
     from .format import human_size, percent, table
 
     store = get_store(ctx, create=True)
-    root = local_root(get_state(ctx).store_url)
-    out = out_dir or (root if root is not None else Path("demo-output"))
     quiet = want_json(ctx, as_json)
     if not quiet:
         click.echo(f"evaluation campaign on {store.url}")
-    s = run_demo(store, out, models=models, per_map=per_map, seed=seed, plot=not no_plot,
+    s = run_demo(store, out_dir, models=models, per_map=per_map, seed=seed, plot=not no_plot,
                  echo=(lambda _m: None) if quiet else click.echo)
-    st = s.stats
+    st, b = s.stats, s.stats_before
+    art = s.plot_artifact
     data = {"evaluations": s.evaluations, "promotions": s.promotions, "episodes": s.episodes,
-            "stats": st.to_dict(), "champions": [c.to_dict() for c in s.champions],
-            "gc_dry_run": {"would_delete": s.gc_would_delete, "would_free_bytes": s.gc_would_free},
-            "plot": str(s.plot) if s.plot else None, "seconds": round(s.seconds, 2), "notes": s.notes}
+            "stats": st.to_dict(), "stats_before": b.to_dict() if b else None,
+            "champions": [c.to_dict() for c in s.champions],
+            "gc_dry_run": {"policies": s.gc_policies, "would_delete": s.gc_would_delete,
+                           "would_free_bytes": s.gc_would_free},
+            "plot": str(s.plot) if s.plot else None,
+            "plot_artifact": {"id": art.id, "ref": art.ref} if art else None,
+            "seconds": round(s.seconds, 2), "notes": s.notes}
 
     def text() -> str:
         total = st.total_size_bytes
-        summary = table(["", "value"], [
-            ("evaluations", s.evaluations), ("episodes", s.episodes), ("artifacts", st.total_artifacts),
-            ("unique blobs", st.unique_blobs),
-            ("original bytes", human_size(total)),
-            ("after dedup", f"{human_size(st.unique_size_bytes)} (saved {percent(st.dedup_saved_bytes, total)})"),
-            ("stored bytes", f"{human_size(st.stored_size_bytes)} (compression saved "
-                             f"{percent(st.compression_saved_bytes, st.unique_size_bytes)})"),
-            ("stored / original", percent(st.stored_size_bytes, total)),
-            ("gc dry run", f"would delete {s.gc_would_delete} artifacts, free {human_size(s.gc_would_free)}"),
-            ("time", f"{s.seconds:.1f} s"),
-        ], align="lr")
+        new_arts = st.total_artifacts - (b.total_artifacts if b else 0)
+        new_bytes = total - (b.total_size_bytes if b else 0)
+        new_stored = st.stored_size_bytes - (b.stored_size_bytes if b else 0)
+        summary = table(["", "this run", "whole store"], [
+            ("evaluations", s.evaluations, len(store.evaluations())),
+            ("episodes", s.episodes, "-"),
+            ("artifacts", new_arts, st.total_artifacts),
+            ("unique blobs", st.unique_blobs - (b.unique_blobs if b else 0), st.unique_blobs),
+            ("original bytes", human_size(new_bytes), human_size(total)),
+            ("after dedup", "-", f"{human_size(st.unique_size_bytes)} (saved {percent(st.dedup_saved_bytes, total)})"),
+            ("stored bytes (new blobs)", human_size(new_stored),
+             f"{human_size(st.stored_size_bytes)} (compression saved "
+             f"{percent(st.compression_saved_bytes, st.unique_size_bytes)})"),
+            ("stored / original", percent(new_stored, new_bytes), percent(st.stored_size_bytes, total)),
+        ], align="lrr")
         chain = table(["#", "champion", "score", "success", "previous", "improvement"],
                       [(c.seq, c.model_id, f"{c.global_score:.4f}", f"{c.success_rate:.1%}",
                         c.previous_model_id or "", _improvement(c.improvement_metrics)) for c in s.champions],
                       align="rllrll")
-        parts = ["", summary, "", "champion chain (newest first):", chain]
+        parts = ["", summary,
+                 f"gc dry run (policies {' + '.join(s.gc_policies)}, whole store): would delete "
+                 f"{s.gc_would_delete} artifacts, free {human_size(s.gc_would_free)}",
+                 f"time: {s.seconds:.1f} s", "", "champion chain (newest first):", chain]
+        if art:
+            parts.append(f"\nchampion progression plot: stored as {art.ref} (type plot, id {art.id}); "
+                         f"'artifactstore get {art.ref} .' writes it here")
         if s.plot:
-            parts.append(f"\nchampion progression plot: {s.plot}")
+            parts.append(f"copy written to {s.plot}")
         parts += [f"note: {n}" for n in s.notes]
         return "\n".join(parts)
 
     emit(ctx, as_json, data=data, text=text)
-
-
 
 
 @click.command("checkout")
