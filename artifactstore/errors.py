@@ -19,6 +19,8 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidInputError",
     "SourceNotFoundError",
+    "SourceIsFolderError",
+    "AmbiguousRefError",
     "UnknownCodecError",
     "UnknownSchemeError",
     "UnknownPolicyError",
@@ -106,6 +108,30 @@ class SourceNotFoundError(ArtifactStoreError, FileNotFoundError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"source file not found: {path}")
+
+
+class SourceIsFolderError(InvalidInputError):
+    """The source of a put is a folder: an artifact is one file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"source is a folder, not a file: {path} (put the files in it: 'artifactstore put --type TYPE "
+            f"{path.rstrip('/')}/*', or pack it first: 'tar czf {path.rstrip('/')}.tar.gz {path}' and put that)"
+        )
+
+
+class AmbiguousRefError(InvalidInputError, LookupError):
+    """A short id matches more than one artifact."""
+
+    def __init__(self, ref: str, candidates: list[str], more: bool = False) -> None:
+        self.ref = ref
+        self.candidates = candidates
+        count = f"more than {len(candidates)}" if more else str(len(candidates))
+        super().__init__(
+            f"short id {ref!r} matches {count} artifacts: {', '.join(candidates)}{', ...' if more else ''}; "
+            "give more characters or the full id"
+        )
 
 
 class UnknownCodecError(ArtifactStoreError, ValueError, LookupError):

@@ -1049,6 +1049,7 @@ class ArtifactStore:
             info = json.loads(self.backend.read_bytes("store.json"))
         except FileNotFoundError:
             info = None
+        self.created = info is None  # this open wrote store.json (``init`` says "created")
         if info is None:
             doc = {"format": STORE_FORMAT, "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
                    "manifest_format": FORMAT}

@@ -287,6 +287,20 @@ class SQLCatalog(EvaluationTables, LeaseTables):
 
         return self.read(q)
 
+    def ids_matching(self, fragment: str, limit: int = 10) -> list[str]:
+        """Ids that end or start with ``fragment`` (lower-case hex and dashes only), sorted,
+        at most ``limit``: how a short id is resolved and checked for uniqueness."""
+        if not fragment or any(c not in "0123456789abcdef-" for c in fragment):
+            return []
+        col = S.artifacts.c.id
+
+        def q(conn: sa.Connection) -> list[str]:
+            stmt = (sa.select(col).where(sa.or_(col.like(f"%{fragment}"), col.like(f"{fragment}%")))
+                    .order_by(col).limit(limit))
+            return [str(r[0]) for r in conn.execute(stmt)]
+
+        return self.read(q)
+
     def get_version(self, name: str, version: int | None) -> Artifact | None:
         def q(conn: sa.Connection) -> Artifact | None:
             sel = sa.select(S.artifacts).where(S.artifacts.c.name == name)

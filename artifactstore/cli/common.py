@@ -37,6 +37,7 @@ import click
 from ..redact import redact_url
 
 if TYPE_CHECKING:
+    from ..models import Artifact
     from ..store import ArtifactStore
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "parse_json_value",
     "parse_key_value",
     "parse_when",
+    "resolve_ref",
+    "short_ids",
     "want_json",
 ]
 
@@ -152,7 +155,8 @@ def get_store(ctx: click.Context, *, create: bool = False) -> ArtifactStore:
         )
     store = open_store(state.store_url, state.catalog_url, **state.store_options)
     state.store = store
-    state.created = not exists
+    # A remote store has no folder to look at first: ask the store whether this open created it.
+    state.created = bool(getattr(store, "created", False)) if root is None else not exists
     ctx.find_root().call_on_close(_closer(state))
     return store
 
@@ -205,6 +209,52 @@ def catalog_url(store: ArtifactStore) -> str:
     if url is not None and str(getattr(url, "drivername", "")).startswith("sqlite"):
         return str(url)
     return str(store.catalog.url)
+
+
+# --- short ids -------------------------------------------------------------------------------
+
+_SHORT = re.compile(r"^[0-9a-f-]{4,35}$")
+SHORT_ID_LENGTH = 8
+
+
+def resolve_ref(store: ArtifactStore, ref: str) -> Artifact:
+    """``store.resolve(ref)``, and when nothing has that id/name: the artifact whose id
+    ends (the short form ``ls`` prints) or starts with ``ref``.
+
+    A name always wins over a short id. Several matches raise
+    :class:`~artifactstore.errors.AmbiguousRefError` listing them.
+    """
+    from ..errors import AmbiguousRefError, ArtifactNotFoundError
+
+    try:
+        return store.resolve(ref)
+    except ArtifactNotFoundError:
+        frag = ref.lower()
+        if not _SHORT.match(frag):
+            raise
+        found = store.catalog.ids_matching(frag, limit=11)
+        if len(found) > 1:
+            raise AmbiguousRefError(ref, found[:10], more=len(found) > 10) from None
+        if not found:
+            raise
+        return store.resolve(found[0])
+
+
+def short_ids(store: ArtifactStore, ids: Iterable[str]) -> dict[str, str]:
+    """The short form of each id, as ``ls`` prints it: its last 8 hex digits (the random
+    part: UUIDv7s of one batch share their leading, time-ordered digits), lengthened up
+    to the last 12, then the full id, until no other artifact in the catalog matches it."""
+    out: dict[str, str] = {}
+    for aid in ids:
+        tail = aid.replace("-", "")
+        short = aid
+        for n in (SHORT_ID_LENGTH, 12):
+            cand = tail[-n:]
+            if store.catalog.ids_matching(cand, limit=2) == [aid]:
+                short = cand
+                break
+        out[aid] = short
+    return out
 
 
 # --- parsing ---------------------------------------------------------------------------------
