@@ -41,6 +41,7 @@ from .errors import (
     UnknownCodecError,
     UnknownSchemeError,
 )
+from .faults import crash_point
 from .ids import new_id
 from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
 from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
@@ -48,7 +49,7 @@ from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
 from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
 
-__all__ = ["ArtifactStore", "Source", "open_store"]
+__all__ = ["METADATA_MAX_BYTES", "METADATA_MAX_DEPTH", "ArtifactStore", "Source", "open_store"]
 
 log = logging.getLogger("artifactstore")
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
@@ -56,6 +57,10 @@ SAMPLE = 64 << 10
 _ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
+#: One limit for metadata everywhere (put, evaluations, archive import): serialised UTF-8 bytes.
+METADATA_MAX_BYTES = 1 << 20
+#: Deepest nesting of metadata mappings/lists accepted.
+METADATA_MAX_DEPTH = 64
 _FIELDS = ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id")
 
 
@@ -130,12 +135,29 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
             raise InvalidMetadataError(f"keys must be strings, got {k!r}")
         if len(k) > 255:
             raise InvalidMetadataError(f"key longer than 255 characters: {k[:40]!r}...")
+    _check_depth(metadata)
     try:
-        text = json.dumps(metadata, allow_nan=False, sort_keys=True)
+        text = json.dumps(metadata, allow_nan=False, sort_keys=True, ensure_ascii=False)
+        size = len(text.encode("utf-8"))  # lone surrogates fail here, before any blob is published
     except (TypeError, ValueError) as exc:
         raise InvalidMetadataError(f"not JSON-serialisable: {exc}") from None
+    if size > METADATA_MAX_BYTES:
+        raise InvalidMetadataError(f"metadata is {size} bytes serialised; the limit is {METADATA_MAX_BYTES}")
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+def _check_depth(value: Any) -> None:
+    # Iterative, so 10k-deep input gives a typed error instead of RecursionError.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > METADATA_MAX_DEPTH:
+            raise InvalidMetadataError(f"metadata nested deeper than {METADATA_MAX_DEPTH} levels")
+        if isinstance(v, Mapping):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend((x, depth + 1) for x in v)
 
 
 def _check_tags(tags: Any) -> tuple[str, ...]:
@@ -471,8 +493,10 @@ class ArtifactStore:
                     e["codec_error"] = r["codec_error"]
                 entries.append(e)
             self.manifests.append(entries)
+            crash_point("after-manifest-append")
 
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
+        crash_point("before-manifest-commit")
         for a in arts:
             self.registry.hook.artifactstore_artifact_stored(store=self, artifact=a)
         return arts
