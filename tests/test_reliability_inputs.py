@@ -69,3 +69,15 @@ def test_crash_point_kills_the_writer(tmp_path: Path) -> None:
     with artifactstore.open(tmp_path / "s") as store:
         assert not store.verify().corrupt
         assert store.count() == 0  # the live catalog never committed it
+
+
+def test_rerecorded_evaluation_live_equals_reindex(tmp_path: Path) -> None:
+    with artifactstore.open(tmp_path / "s") as store:
+        store.record_evaluation("e1", "m1", global_score=1.0, success_rate=0.5)
+        store.promote_champion("m1", evaluation_id="e1", global_score=1.0, success_rate=0.5)
+        store.record_evaluation("e1", "m1", global_score=1.0, success_rate=0.6)
+        live = store.evaluation("e1")
+        store.reindex()
+        rebuilt = store.evaluation("e1")
+    assert live == rebuilt
+    assert live.is_champion
