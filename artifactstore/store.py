@@ -1058,6 +1058,11 @@ class ArtifactStore:
             info = json.loads(self.backend.read_bytes("store.json"))
         except FileNotFoundError:
             info = None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"store.json at {self.backend.url} is not valid JSON: {exc}") from None
+        if info is not None and (not isinstance(info, dict) or not isinstance(info.get("format", 0), int)):
+            raise InvalidInputError(f"store.json at {self.backend.url} is malformed (expected an object with "
+                                    "an integer 'format')")
         if info is None:
             doc = {"format": STORE_FORMAT, "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
                    "manifest_format": FORMAT}

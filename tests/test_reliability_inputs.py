@@ -81,3 +81,15 @@ def test_rerecorded_evaluation_live_equals_reindex(tmp_path: Path) -> None:
         rebuilt = store.evaluation("e1")
     assert live == rebuilt
     assert live.is_champion
+
+
+@pytest.mark.parametrize("text", [b"{not json", b"[1, 2]", b'{"format": "x"}', b"\xff\xfe"])
+def test_malformed_store_json_is_typed(tmp_path: Path, text: bytes) -> None:
+    from artifactstore.errors import InvalidInputError
+
+    root = tmp_path / "s"
+    artifactstore.open(root).close()
+    (root / "store.json").write_bytes(text)
+    with pytest.raises(InvalidInputError):
+        artifactstore.open(root)
+    assert (root / "store.json").read_bytes() == text  # nothing rewritten
