@@ -663,6 +663,8 @@ class ArtifactStore:
             raise InvalidInputError(f"destination folder does not exist: {dest}")
         if not out.parent.is_dir():
             raise InvalidInputError(f"destination folder does not exist: {out.parent}")
+        if out.is_dir():  # dest/<base name> is itself a folder: never replace a folder with a file
+            raise InvalidInputError(f"destination {out} is an existing folder")
         tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
         try:
             self._get_once(art, tmp, out, progress, use_cache=True)

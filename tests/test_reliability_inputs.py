@@ -93,3 +93,16 @@ def test_malformed_store_json_is_typed(tmp_path: Path, text: bytes) -> None:
     with pytest.raises(InvalidInputError):
         artifactstore.open(root)
     assert (root / "store.json").read_bytes() == text  # nothing rewritten
+
+
+def test_get_onto_an_existing_folder_is_typed(tmp_path: Path) -> None:
+    from artifactstore.errors import InvalidInputError
+
+    with artifactstore.open(tmp_path / "s") as store:
+        store.put(b"x", name="a.txt", artifact_type="other")
+        dest = tmp_path / "out"
+        (dest / "a.txt").mkdir(parents=True)
+        with pytest.raises(InvalidInputError):
+            store.get("a.txt", dest)
+        assert (dest / "a.txt").is_dir() and list((dest / "a.txt").iterdir()) == []
+        assert sorted(p.name for p in dest.iterdir()) == ["a.txt"]  # no .part left behind
