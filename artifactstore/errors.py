@@ -31,6 +31,7 @@ __all__ = [
     "CatalogError",
     "SchemaVersionError",
     "HostileArchiveError",
+    "InvalidQueryError",
 ]
 
 
@@ -229,3 +230,12 @@ class HostileArchiveError(InvalidInputError):
         self.member = member
         self.reason = reason
         super().__init__(f"refusing archive member {member!r}: {reason}")
+
+
+class InvalidQueryError(InvalidInputError):
+    """A search query that asks for nothing: empty, only punctuation, or only ``-excluded`` terms."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"invalid search query {query[:200]!r}: {reason}")
+        self.query = query
+        self.reason = reason

@@ -56,6 +56,8 @@ SAMPLE = 64 << 10
 _ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
+_FILTERS = frozenset({"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
+                      "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"})
 _FIELDS = ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id")
 
 
@@ -764,12 +766,25 @@ class ArtifactStore:
 
     def count(self, **filters: Any) -> int:
         """Number of artifacts matching the same filters as :meth:`find`."""
-        allowed = {"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
-                   "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"}
-        bad = set(filters) - allowed
+        bad = set(filters) - _FILTERS
         if bad:
             raise InvalidInputError(f"unknown filter(s): {', '.join(sorted(bad))}")
         return self.catalog.count(self._filters(filters))
+
+    def search(self, text: str, *, limit: int | None = 50, offset: int = 0, **filters: Any) -> list[Artifact]:
+        """Artifacts whose name, type, model, evaluation, suite, map, episode, tags or metadata
+        (keys and values, nested ones as ``key.sub``) match ``text``, best match first, then newest.
+
+        ``text`` holds words (all must match; a prefix with ``resnet*``), ``"exact phrases"``
+        and ``-excluded`` words; case and accents do not matter. ``filters`` are those of
+        :meth:`find`. An empty query raises :class:`~artifactstore.errors.InvalidQueryError`.
+        """
+        from .catalog.search import parse_query
+
+        bad = set(filters) - _FILTERS
+        if bad:
+            raise InvalidInputError(f"unknown filter(s): {', '.join(sorted(bad))}")
+        return self.catalog.search(parse_query(text), self._filters(filters), limit=limit, offset=offset)
 
     @staticmethod
     def _filters(values: Mapping[str, Any]) -> dict[str, Any]:

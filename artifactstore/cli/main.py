@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "artifactstore.cli.commands_eval",
     "artifactstore.cli.commands_archive",
     "artifactstore.cli.commands_cache",
+    "artifactstore.cli.commands_search",
     "artifactstore.cli.commands_record",
 ]
 
