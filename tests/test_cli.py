@@ -871,3 +871,14 @@ def test_missing_s3_credentials_name_the_variables(run: Cli, moto_server: Any, m
     assert_one_line_error(r, "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                              "(or AWS_PROFILE), or pass -o key=... -o secret=... (-o anon=true for a public bucket)")
     assert "unexpected" not in r.stderr
+
+
+def test_du_groups_bytes(run: Cli, filled: dict[str, dict[str, Any]]) -> None:
+    by_type = {g["type"]: g for g in run.json("du")}
+    assert by_type["report"]["artifacts"] == 2
+    assert by_type["report"]["original_bytes"] == filled["json"]["size"] + filled["json2"]["size"]
+    assert sum(g["artifacts"] for g in by_type.values()) == 5
+    by_model = {g["model"]: g["artifacts"] for g in run.json("du", "--by", "model")}
+    assert by_model == {"m1": 2, "m2": 2, "-": 1}
+    assert {g["prefix"] for g in run.json("du", "--by", "prefix")} == {"nav/", "episodes.csv", "blob.bin", "notes.txt"}
+    assert run("du").stdout.splitlines()[0].split() == ["TYPE", "ARTIFACTS", "ORIGINAL", "STORED"]
