@@ -669,13 +669,18 @@ class ArtifactStore:
             raise InvalidInputError(f"destination {out} is an existing folder")
         tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
         try:
-            self._get_once(art, tmp, out, progress, use_cache=True)
-        except IntegrityError:
-            if self.cache is None:
+            try:
+                self._get_once(art, tmp, out, progress, use_cache=True)
+            except IntegrityError:
+                if self.cache is None:
+                    raise
+                # A damaged cached copy: drop it and read the backend itself once.
+                self.cache.discard(art.blob_key)
+                self._get_once(art, tmp, out, progress, use_cache=False)
+        except OSError as exc:
+            if exc.filename is None or os.fspath(exc.filename) != os.fspath(tmp):
                 raise
-            # A damaged cached copy: drop it and read the backend itself once.
-            self.cache.discard(art.blob_key)
-            self._get_once(art, tmp, out, progress, use_cache=False)
+            raise _dest_error(exc, out, len(tmp.name) - len(out.name)) from exc
         return out
 
     def _get_once(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None,
@@ -1090,6 +1095,14 @@ class ArtifactStore:
                 f"store at {self.backend.url} has format {info.get('format')}, newer than this artifactstore "
                 f"supports ({STORE_FORMAT}); upgrade artifactstore"
             )
+
+
+def _dest_error(exc: OSError, out: Path, extra: int) -> OSError:
+    # Name the user's destination, not the hidden temporary file beside it.
+    why = f"{exc.strerror} (writing the temporary file beside it)"
+    if exc.errno == errno.ENAMETOOLONG:
+        why = f"{exc.strerror}: the temporary file beside it needs {extra} more characters; use a shorter name"
+    return OSError(exc.errno, why, str(out))
 
 
 class _CodecFailure(Exception):

@@ -845,3 +845,40 @@ def test_record_eval_promote_history_and_reindex(run: Cli, filled: dict[str, dic
     run("--catalog", fresh, "reindex")
     after = (run.json("--catalog", fresh, "history"), run.json("--catalog", fresh, "champions"))
     assert after == before
+
+
+def test_get_error_names_the_destination_not_the_part_file(run: Cli, filled: dict[str, dict[str, Any]],
+                                                           tmp_path: Path) -> None:
+    # 240 characters fit a file name (255), the hidden ".NAME.<12 hex>.part" beside it does not: a real
+    # ENAMETOOLONG on the temporary file.
+    dest = tmp_path / ("d" * 240)
+    r = run("get", "episodes.csv", str(dest), code=None)
+    assert_one_line_error(r, f"error: {dest}: File name too long: the temporary file beside it needs 19 more "
+                             "characters; use a shorter name")
+    assert ".part" not in r.stderr
+
+
+def test_missing_s3_credentials_name_the_variables(run: Cli, moto_server: Any, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    # A real botocore NoCredentialsError against the moto server: no keys in the environment or options.
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    endpoint = moto_server.storage_options["endpoint_url"]
+    r = run("--store", "s3://nocreds/store", "-o", f"endpoint_url={endpoint}", "ls", store=False, code=None)
+    assert_one_line_error(r, "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                             "(or AWS_PROFILE), or pass -o key=... -o secret=... (-o anon=true for a public bucket)")
+    assert "unexpected" not in r.stderr
+
+
+def test_du_groups_bytes(run: Cli, filled: dict[str, dict[str, Any]]) -> None:
+    by_type = {g["type"]: g for g in run.json("du")}
+    assert by_type["report"]["artifacts"] == 2
+    assert by_type["report"]["original_bytes"] == filled["json"]["size"] + filled["json2"]["size"]
+    assert sum(g["artifacts"] for g in by_type.values()) == 5
+    by_model = {g["model"]: g["artifacts"] for g in run.json("du", "--by", "model")}
+    assert by_model == {"m1": 2, "m2": 2, "-": 1}
+    assert {g["prefix"] for g in run.json("du", "--by", "prefix")} == {"nav/", "episodes.csv", "blob.bin", "notes.txt"}
+    assert run("du").stdout.splitlines()[0].split() == ["TYPE", "ARTIFACTS", "ORIGINAL", "STORED"]

@@ -64,5 +64,34 @@ def promote_cmd(ctx: click.Context, evaluation_id: str, force: bool, as_json: bo
 
 
 def register(group: click.Group) -> None:
-    for cmd in (record_eval_cmd, promote_cmd):
+    for cmd in (record_eval_cmd, promote_cmd, du_cmd):
         group.add_command(cmd)
+
+
+@click.command("du")
+@click.option("--by", "by", type=click.Choice(["type", "model", "prefix"]), default="type", show_default=True,
+              help="Group by artifact type, model id, or the name's first path segment.")
+@json_option
+@click.pass_context
+def du_cmd(ctx: click.Context, by: str, as_json: bool) -> None:
+    """Original and stored bytes per group (streams over the catalog).
+
+    Stored bytes count each artifact's blob; blobs shared by deduplication are counted in every group.
+    """
+    from .format import human_size, table
+
+    store = get_store(ctx)
+    groups: dict[str, list[int]] = {}
+    for a in store.catalog.iter_all():
+        key = {"type": a.artifact_type, "model": a.model_id or "-",
+               "prefix": a.name.split("/", 1)[0] + ("/" if "/" in a.name else "")}[by]
+        g = groups.setdefault(key, [0, 0, 0])
+        g[0] += 1
+        g[1] += a.size
+        g[2] += a.stored_size
+    rows = sorted(groups.items(), key=lambda kv: -kv[1][2])
+    data = [{by: k, "artifacts": n, "original_bytes": o, "stored_bytes": st} for k, (n, o, st) in rows]
+    emit(ctx, as_json, data=data,
+         text=lambda: table([by.upper(), "ARTIFACTS", "ORIGINAL", "STORED"],
+                            [(k, n, human_size(o), human_size(st)) for k, (n, o, st) in rows], align="lrrr")
+         if rows else "the store is empty")

@@ -94,8 +94,26 @@ def describe_error(exc: BaseException) -> str:
         if exc.filename2 is not None:
             where = f"{exc.filename} -> {exc.filename2}"
         return one_line(f"{where}: {exc.strerror}" if where else exc.strerror)
+    hint = credentials_hint(exc)
+    if hint:
+        return hint
     text = str(exc)
     return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def credentials_hint(exc: BaseException) -> str | None:
+    """A one-line fix for a cloud SDK's "no credentials" error (found anywhere in the cause chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return ("no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+                    "or pass -o key=... -o secret=... (-o anon=true for a public bucket)")
+        if name == "DefaultCredentialsError":
+            return ("no GCS credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, "
+                    "or pass -o token=anon for a public bucket")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def is_broken_pipe(exc: BaseException) -> bool:
