@@ -580,8 +580,10 @@ def test_storage_management(seed: SeedSession, tmp_path: Path) -> None:
             "storage_efficiency", "artifacts_by_type", "artifacts_by_model"} <= set(stats)
     sizes = [a.original_size for a in ns["model_artifacts"]]
     assert stats["total_artifacts"] == 4 and stats["total_size_bytes"] == sum(sizes)
-    assert stats["artifacts_by_type"] == {"evaluation_result": 1, "video": 1, "episode_data": 2}
-    assert stats["artifacts_by_model"] == {"enhanced_model_v1": 4}
+    by_type = {k: v["count"] for k, v in stats["artifacts_by_type"].items()}
+    assert by_type == {"evaluation_result": 1, "video": 1, "episode_data": 2}
+    assert stats["artifacts_by_type"]["video"]["size_bytes"] == len(VIDEO)
+    assert stats["artifacts_by_model"] == {"enhanced_model_v1": {"count": 4, "size_bytes": sum(sizes)}}
     assert stats["compression_ratio"] == pytest.approx(stats["compressed_size_bytes"] / stats["total_size_bytes"])
     assert stats["storage_efficiency"] == pytest.approx(1 - stats["compression_ratio"])
     assert printed.splitlines() == ["Total artifacts: 4", f"Storage efficiency: {stats['storage_efficiency']:.1%}"]
@@ -816,7 +818,8 @@ def test_stats_count_deduplicated_content_once(manager: ArtifactManager, tmp_pat
     assert stats["unique_size_bytes"] == len(TEXT) and stats["dedup_saved_bytes"] == len(TEXT)
     assert stats["compressed_size_bytes"] < len(TEXT)
     assert stats["storage_efficiency"] > 0.5
-    assert stats["artifacts_by_model"] == {"m1": 1, "m2": 1}
+    assert stats["artifacts_by_model"] == {"m1": {"count": 1, "size_bytes": len(TEXT)},
+                                           "m2": {"count": 1, "size_bytes": len(TEXT)}}
 
 
 def test_get_artifacts_filters_and_limit(manager: ArtifactManager, tmp_path: Path) -> None:

@@ -468,14 +468,19 @@ class ArtifactManager:
             "compressed_size_bytes": s.stored_size_bytes,
             "compression_ratio": ratio,
             "storage_efficiency": 1.0 - ratio if s.total_size_bytes else 0.0,
-            "artifacts_by_type": dict(s.artifacts_by_type),
-            "artifacts_by_model": dict(s.artifacts_by_model),
+            "artifacts_by_type": self._groups("artifact_type", s.artifacts_by_type),
+            "artifacts_by_model": self._groups("model_id", s.artifacts_by_model),
             "unique_blobs": s.unique_blobs,
             "unique_size_bytes": s.unique_size_bytes,
             "dedup_saved_bytes": s.dedup_saved_bytes,
             "compression_saved_bytes": s.compression_saved_bytes,
             "bytes_by_codec": dict(s.bytes_by_codec),
         }
+
+    def _groups(self, column: str, counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+        # The seed's shape: {key: {"count": n, "size_bytes": original bytes}}, one SQL sum per key.
+        return {k: {"count": n, "size_bytes": self.store.catalog.stats({column: k}).total_size_bytes}
+                for k, n in counts.items()}
 
     # --- cleanup, archives, backups ------------------------------------------------------
 
