@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compat import ArtifactManager
+from .compat import ArtifactManager, ArtifactManagerConfig
 from .errors import MissingDependencyError
 from .evaluation.repro import capture_repro
 from .gc import plan as gc_plan
@@ -112,7 +112,8 @@ def run_demo(
     into ``out_dir`` when it is given)."""
     t0 = time.perf_counter()
     before = store.stats()
-    manager = ArtifactManager(store=store)
+    # The store's own auto codec (zstd where it pays, raw for video), not the seed's gzip default.
+    manager = ArtifactManager(ArtifactManagerConfig(default_compression=None), store=store)
     notes: list[str] = []
     chosen = MODELS[: max(1, min(models, len(MODELS)))]
     runs = [(m, i, "") for i, m in enumerate(chosen)]
