@@ -20,6 +20,8 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidInputError",
     "SourceNotFoundError",
+    "SourceIsFolderError",
+    "AmbiguousRefError",
     "UnknownCodecError",
     "UnknownSchemeError",
     "UnknownPolicyError",
@@ -30,6 +32,7 @@ __all__ = [
     "CatalogError",
     "SchemaVersionError",
     "HostileArchiveError",
+    "InvalidQueryError",
 ]
 
 
@@ -131,6 +134,30 @@ class SourceNotFoundError(ArtifactStoreError, FileNotFoundError):
         super().__init__(f"source file not found: {path}")
 
 
+class SourceIsFolderError(InvalidInputError):
+    """The source of a put is a folder: an artifact is one file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"source is a folder, not a file: {path} (put the files in it: 'artifactstore put --type TYPE "
+            f"{path.rstrip('/')}/*', or pack it first: 'tar czf {path.rstrip('/')}.tar.gz {path}' and put that)"
+        )
+
+
+class AmbiguousRefError(InvalidInputError, LookupError):
+    """A short id matches more than one artifact."""
+
+    def __init__(self, ref: str, candidates: list[str], more: bool = False) -> None:
+        self.ref = ref
+        self.candidates = candidates
+        count = f"more than {len(candidates)}" if more else str(len(candidates))
+        super().__init__(
+            f"short id {ref!r} matches {count} artifacts: {', '.join(candidates)}{', ...' if more else ''}; "
+            "give more characters or the full id"
+        )
+
+
 class UnknownCodecError(ArtifactStoreError, ValueError, LookupError):
     """No codec is registered under that name."""
 
@@ -227,3 +254,12 @@ class HostileArchiveError(InvalidInputError):
         self.member = member
         self.reason = reason
         super().__init__(f"refusing archive member {member!r}: {reason}")
+
+
+class InvalidQueryError(InvalidInputError):
+    """A search query that asks for nothing: empty, only punctuation, or only ``-excluded`` terms."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"invalid search query {query[:200]!r}: {reason}")
+        self.query = query
+        self.reason = reason
