@@ -15,6 +15,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "BlobMissingError",
     "IntegrityError",
+    "CorruptDataError",
     "InvalidNameError",
     "InvalidMetadataError",
     "InvalidInputError",
@@ -72,13 +73,36 @@ class IntegrityError(ArtifactStoreError, OSError):
         self.artifact_id = artifact_id
         self.expected = expected
         self.actual = actual
-        msg = (
-            f"integrity check failed for artifact {artifact_id}: "
-            f"expected sha256 {expected}, got {actual}"
-        )
+        msg = f"integrity check failed for artifact {artifact_id}: expected sha256 {expected}, got {actual}"
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)
+
+
+class CorruptDataError(IntegrityError):
+    """A codec cannot decode a blob: the stored bytes are damaged (truncated, flipped, not its format).
+
+    The one error every codec's decoder raises on damaged input (the codec
+    contract, :mod:`artifactstore.codecs.base`), whatever the compression
+    library underneath raised. ``codec`` names the codec, ``detail`` says what
+    the library reported; ``artifact_id`` is ``""`` when raised by a codec
+    that does not know which artifact it reads, and filled in by the store
+    (:meth:`with_artifact`).
+    """
+
+    def __init__(self, codec: str, detail: str, artifact_id: str = "", expected: str = "") -> None:
+        self.codec = codec
+        self.detail = detail
+        what = f"artifact {artifact_id}" if artifact_id else "blob"
+        msg = f"corrupt {codec} data in {what}: {detail}"
+        super(IntegrityError, self).__init__(msg)  # skips IntegrityError.__init__, which builds a sha message
+        self.artifact_id = artifact_id
+        self.expected = expected
+        self.actual = "(undecodable)"
+
+    def with_artifact(self, artifact_id: str, expected: str) -> CorruptDataError:
+        """The same error, naming the artifact whose blob it is."""
+        return CorruptDataError(self.codec, self.detail, artifact_id, expected)
 
 
 class InvalidInputError(ArtifactStoreError, ValueError):

@@ -34,11 +34,11 @@ from .errors import (
     ArtifactNotFoundError,
     BackendError,
     BlobMissingError,
+    CorruptDataError,
     IntegrityError,
     InvalidInputError,
     InvalidMetadataError,
     SourceNotFoundError,
-    UnknownCodecError,
     UnknownSchemeError,
 )
 from .faults import crash_point
@@ -280,10 +280,7 @@ class ArtifactStore:
             c = self._codecs.get(name)
         if c is not None:
             return c
-        reg = self.registry.get("codec", name)
-        if reg is None:
-            raise UnknownCodecError(name, [*self.registry.names("codec"), "auto"])
-        codec: Codec = reg.factory()
+        codec = self.registry.codec(name)  # checks codec.name == name
         with self._lock:
             self._codecs[name] = codec
         return codec
@@ -610,10 +607,8 @@ class ArtifactStore:
             try:
                 dec = self._codec(art.codec).decoder(f)
                 sha, size = pump(dec.read, lambda _b: None, self._hash_pool)
-            except IntegrityError:
-                raise
-            except Exception as exc:  # zlib/zstd/zip errors on a damaged blob
-                raise IntegrityError(art.id, art.sha256, "(undecodable)", f"{type(exc).__name__}: {exc}") from None
+            except CorruptDataError as exc:  # the codec contract: damaged blobs raise this
+                raise exc.with_artifact(art.id, art.sha256) from None
         if sha != art.sha256 or size != art.size:
             raise IntegrityError(art.id, art.sha256, sha, f"downloaded blob decodes to {size} bytes")
 
@@ -1017,10 +1012,7 @@ class ArtifactStore:
                 sha, size = pump(dec.read, lambda _b: None, self._hash_pool, progress=progress)
                 if sha != first.sha256 or size != first.size:
                     corrupt += ids
-            except (OSError, ValueError, EOFError) as exc:  # codec errors on a damaged blob
-                log.warning("blob %s unreadable: %s", key, exc)
-                corrupt += ids
-            except Exception as exc:  # zstd/zlib raise their own error types
+            except (OSError, ValueError) as exc:  # CorruptDataError (an OSError) on a damaged blob
                 log.warning("blob %s unreadable: %s", key, exc)
                 corrupt += ids
             finally:
