@@ -123,11 +123,11 @@ class PluginRegistry:
             raise PluginError(f"{reg.kind} name must be a non-empty lower-case string, got {reg.name!r}", reg.plugin)
         if not callable(reg.factory):
             raise PluginError(f"{reg.kind} {reg.name!r} factory is not callable", reg.plugin)
+        existing = self._items[reg.kind].get(reg.name)
+        if existing is not None and not replace:  # a conflict is reported before anything else
+            raise PluginConflictError(reg.kind, reg.name, existing.plugin, reg.plugin)
         if reg.kind == "codec" and isinstance(reg.factory, type):
             _check_codec_name(reg.name, getattr(reg.factory, "name", None), reg.plugin)
-        existing = self._items[reg.kind].get(reg.name)
-        if existing is not None and not replace:
-            raise PluginConflictError(reg.kind, reg.name, existing.plugin, reg.plugin)
         self._items[reg.kind][reg.name] = reg
 
     def get(self, kind: str, name: str) -> Registration | None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from artifactstore import hookimpl
+from artifactstore.codecs import GzipCodec
 from artifactstore.errors import PluginConflictError, PluginError
 from artifactstore.plugins import DEFAULT_PLUGINS, build_registry
 
@@ -33,10 +34,14 @@ class _Dup:
         register("zstd", object)
 
 
+class _OtherGzip(GzipCodec):
+    """A replacement gzip codec: registered under the name it declares."""
+
+
 class _Replace:
     @hookimpl
     def artifactstore_register_codecs(self, register: Any) -> None:
-        register("gzip", dict, replace=True, description="replaced")
+        register("gzip", _OtherGzip, replace=True, description="replaced")
 
 
 def test_duplicate_name_raises_naming_both() -> None:
@@ -51,7 +56,7 @@ def test_duplicate_name_raises_naming_both() -> None:
 def test_replace_overrides() -> None:
     reg = build_registry(autoload=False, plugins=[_Replace()])
     r = reg.get("codec", "gzip")
-    assert r is not None and r.factory is dict and r.description == "replaced"
+    assert r is not None and r.factory is _OtherGzip and r.description == "replaced"
 
 
 class _Typo:
