@@ -62,7 +62,7 @@ FORMATS = ("tar.gz", "tar.zst")
 
 #: Largest index.json / manifest member accepted on import.
 INDEX_MAX = 256 << 20
-MANIFEST_MAX = 1 << 20
+MANIFEST_MAX = 2 << 20  # a put's metadata limit (1 MiB, store.METADATA_MAX_BYTES) plus its other fields
 #: Decompressed bytes allowed beyond a member's declared data: its own tar and pax
 #: headers, the next member's, tar padding and tarfile's read-ahead.
 MEMBER_ALLOWANCE = 64 << 10

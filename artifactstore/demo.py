@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compat import ArtifactManager
+from .compat import ArtifactManager, ArtifactManagerConfig
 from .errors import MissingDependencyError
 from .evaluation.repro import capture_repro
 from .gc import plan as gc_plan
-from .models import ArtifactType, ChampionRecord, StoreStats
+from .models import Artifact, ArtifactType, ChampionRecord, StoreStats
 from .store import ArtifactStore
 
 __all__ = ["DemoSummary", "run_demo"]
@@ -50,6 +50,12 @@ class DemoSummary:
     plot: Path | None
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: The retention policies of the gc dry run.
+    gc_policies: list[str] = field(default_factory=list)
+    #: The store's statistics before this run (``stats`` minus these: what this run added).
+    stats_before: StoreStats | None = None
+    #: The champion plot, stored as a ``plot`` artifact (``plot`` is a copy of it, if one was asked for).
+    plot_artifact: Artifact | None = None
 
 
 def _episodes(rng: random.Random, model: str, evaluation_id: str, per_map: int) -> list[dict[str, Any]]:
@@ -94,7 +100,7 @@ def _trace(rng: random.Random, episode_id: str, steps: int) -> bytes:
 
 def run_demo(
     store: ArtifactStore,
-    out_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
     *,
     models: int = 6,
     per_map: int = 25,
@@ -102,11 +108,12 @@ def run_demo(
     plot: bool = True,
     echo: Callable[[str], None] = print,
 ) -> DemoSummary:
-    """Run the campaign on ``store``; write the plot into ``out_dir``."""
+    """Run the campaign on ``store``; store the plot as a ``plot`` artifact (and write a copy
+    into ``out_dir`` when it is given)."""
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    manager = ArtifactManager(store=store)
+    before = store.stats()
+    # The store's own auto codec (zstd where it pays, raw for video), not the seed's gzip default.
+    manager = ArtifactManager(ArtifactManagerConfig(default_compression=None), store=store)
     notes: list[str] = []
     chosen = MODELS[: max(1, min(models, len(MODELS)))]
     runs = [(m, i, "") for i, m in enumerate(chosen)]
@@ -161,17 +168,26 @@ def run_demo(
                 promotions += 1
             echo(f"  {evaluation_id:<28} score {score:.3f}  success {success:.1%}"
                  + ("  -> new champion" if champ else ""))
-    plan = gc_plan(store, ["keep_top_k:k=8", "keep_champions"])
+    policies = ["keep_top_k:k=8", "keep_champions"]
+    plan = gc_plan(store, policies)
     plot_path: Path | None = None
+    plot_art: Artifact | None = None
     if plot:
         try:
             from .evaluation.plots import plot_champions
 
-            plot_path = plot_champions(store, out / "champion_progression.png")
+            with tempfile.TemporaryDirectory(prefix="artifactstore-demo-") as tmp_s:
+                png = plot_champions(store, Path(tmp_s) / "champion_progression.png")
+                plot_art = store.put(png, name="demo/champion_progression.png", artifact_type="plot",
+                                     tags=["demo"], codec="none")
+            if out_dir is not None:
+                Path(out_dir).mkdir(parents=True, exist_ok=True)
+                plot_path = store.get(plot_art, Path(out_dir) / "champion_progression.png")
         except MissingDependencyError as exc:
             notes.append(str(exc))
     return DemoSummary(
         evaluations=n_eval, promotions=promotions, episodes=n_episodes, stats=store.stats(),
         champions=store.champion_history(), gc_would_delete=len(plan.delete), gc_would_free=plan.freed_bytes,
-        plot=plot_path, seconds=time.perf_counter() - t0, notes=notes,
+        plot=plot_path, seconds=time.perf_counter() - t0, notes=notes, gc_policies=policies,
+        stats_before=before, plot_artifact=plot_art,
     )

@@ -15,10 +15,13 @@ __all__ = [
     "ArtifactNotFoundError",
     "BlobMissingError",
     "IntegrityError",
+    "CorruptDataError",
     "InvalidNameError",
     "InvalidMetadataError",
     "InvalidInputError",
     "SourceNotFoundError",
+    "SourceIsFolderError",
+    "AmbiguousRefError",
     "UnknownCodecError",
     "UnknownSchemeError",
     "UnknownPolicyError",
@@ -29,6 +32,7 @@ __all__ = [
     "CatalogError",
     "SchemaVersionError",
     "HostileArchiveError",
+    "InvalidQueryError",
 ]
 
 
@@ -69,13 +73,36 @@ class IntegrityError(ArtifactStoreError, OSError):
         self.artifact_id = artifact_id
         self.expected = expected
         self.actual = actual
-        msg = (
-            f"integrity check failed for artifact {artifact_id}: "
-            f"expected sha256 {expected}, got {actual}"
-        )
+        msg = f"integrity check failed for artifact {artifact_id}: expected sha256 {expected}, got {actual}"
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)
+
+
+class CorruptDataError(IntegrityError):
+    """A codec cannot decode a blob: the stored bytes are damaged (truncated, flipped, not its format).
+
+    The one error every codec's decoder raises on damaged input (the codec
+    contract, :mod:`artifactstore.codecs.base`), whatever the compression
+    library underneath raised. ``codec`` names the codec, ``detail`` says what
+    the library reported; ``artifact_id`` is ``""`` when raised by a codec
+    that does not know which artifact it reads, and filled in by the store
+    (:meth:`with_artifact`).
+    """
+
+    def __init__(self, codec: str, detail: str, artifact_id: str = "", expected: str = "") -> None:
+        self.codec = codec
+        self.detail = detail
+        what = f"artifact {artifact_id}" if artifact_id else "blob"
+        msg = f"corrupt {codec} data in {what}: {detail}"
+        super(IntegrityError, self).__init__(msg)  # skips IntegrityError.__init__, which builds a sha message
+        self.artifact_id = artifact_id
+        self.expected = expected
+        self.actual = "(undecodable)"
+
+    def with_artifact(self, artifact_id: str, expected: str) -> CorruptDataError:
+        """The same error, naming the artifact whose blob it is."""
+        return CorruptDataError(self.codec, self.detail, artifact_id, expected)
 
 
 class InvalidInputError(ArtifactStoreError, ValueError):
@@ -105,6 +132,30 @@ class SourceNotFoundError(ArtifactStoreError, FileNotFoundError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"source file not found: {path}")
+
+
+class SourceIsFolderError(InvalidInputError):
+    """The source of a put is a folder: an artifact is one file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"source is a folder, not a file: {path} (put the files in it: 'artifactstore put --type TYPE "
+            f"{path.rstrip('/')}/*', or pack it first: 'tar czf {path.rstrip('/')}.tar.gz {path}' and put that)"
+        )
+
+
+class AmbiguousRefError(InvalidInputError, LookupError):
+    """A short id matches more than one artifact."""
+
+    def __init__(self, ref: str, candidates: list[str], more: bool = False) -> None:
+        self.ref = ref
+        self.candidates = candidates
+        count = f"more than {len(candidates)}" if more else str(len(candidates))
+        super().__init__(
+            f"short id {ref!r} matches {count} artifacts: {', '.join(candidates)}{', ...' if more else ''}; "
+            "give more characters or the full id"
+        )
 
 
 class UnknownCodecError(ArtifactStoreError, ValueError, LookupError):
@@ -203,3 +254,12 @@ class HostileArchiveError(InvalidInputError):
         self.member = member
         self.reason = reason
         super().__init__(f"refusing archive member {member!r}: {reason}")
+
+
+class InvalidQueryError(InvalidInputError):
+    """A search query that asks for nothing: empty, only punctuation, or only ``-excluded`` terms."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"invalid search query {query[:200]!r}: {reason}")
+        self.query = query
+        self.reason = reason

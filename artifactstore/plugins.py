@@ -14,12 +14,15 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from . import hookspecs
-from .errors import PluginConflictError, PluginError
+from .errors import PluginConflictError, PluginError, UnknownCodecError
+
+if TYPE_CHECKING:
+    from .codecs.base import Codec
 
 __all__ = [
     "PluginRegistry",
@@ -120,6 +123,8 @@ class PluginRegistry:
             raise PluginError(f"{reg.kind} name must be a non-empty lower-case string, got {reg.name!r}", reg.plugin)
         if not callable(reg.factory):
             raise PluginError(f"{reg.kind} {reg.name!r} factory is not callable", reg.plugin)
+        if reg.kind == "codec" and isinstance(reg.factory, type):
+            _check_codec_name(reg.name, getattr(reg.factory, "name", None), reg.plugin)
         existing = self._items[reg.kind].get(reg.name)
         if existing is not None and not replace:
             raise PluginConflictError(reg.kind, reg.name, existing.plugin, reg.plugin)
@@ -127,6 +132,20 @@ class PluginRegistry:
 
     def get(self, kind: str, name: str) -> Registration | None:
         return self._items[kind].get(name)
+
+    def codec(self, name: str) -> Codec:
+        """A new instance of the codec registered as ``name`` (``UnknownCodecError`` if none).
+
+        Refuses (``PluginError``) a factory whose codec's ``name`` is not the
+        registered name: manifests record the codec's ``name``, so its blobs
+        could never be read back through the registry.
+        """
+        reg = self.get("codec", name)
+        if reg is None:
+            raise UnknownCodecError(name, [*self.names("codec"), "auto"])
+        codec = reg.factory()
+        _check_codec_name(name, getattr(codec, "name", None), reg.plugin)
+        return cast("Codec", codec)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._items[kind])
@@ -147,6 +166,16 @@ class PluginRegistry:
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+
+def _check_codec_name(registered: str, declared: object, plugin: str) -> None:
+    if declared != registered:
+        raise PluginError(
+            f"codec registered as {registered!r} by plugin {plugin!r} declares name {declared!r}: "
+            f"a codec's `name` must be the name it is registered under (set name = {registered!r}, "
+            f"or register it as {declared!r})",
+            plugin,
+        )
 
 
 def _trace_enabled() -> bool:
@@ -214,4 +243,3 @@ def default_registry() -> PluginRegistry:
         os.environ.get("ARTIFACTSTORE_DISABLE_PLUGINS", ""),
         os.environ.get("ARTIFACTSTORE_TRACE_PLUGINS", ""),
     )
-

@@ -34,13 +34,14 @@ from .errors import (
     ArtifactNotFoundError,
     BackendError,
     BlobMissingError,
+    CorruptDataError,
     IntegrityError,
     InvalidInputError,
     InvalidMetadataError,
     SourceNotFoundError,
-    UnknownCodecError,
     UnknownSchemeError,
 )
+from .faults import crash_point
 from .ids import new_id
 from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
 from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
@@ -48,7 +49,7 @@ from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
 from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
 
-__all__ = ["ArtifactStore", "Source", "open_store"]
+__all__ = ["METADATA_MAX_BYTES", "METADATA_MAX_DEPTH", "ArtifactStore", "Source", "open_store"]
 
 log = logging.getLogger("artifactstore")
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
@@ -56,6 +57,12 @@ SAMPLE = 64 << 10
 _ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
+#: One limit for metadata everywhere (put, evaluations, archive import): serialised UTF-8 bytes.
+METADATA_MAX_BYTES = 1 << 20
+#: Deepest nesting of metadata mappings/lists accepted.
+METADATA_MAX_DEPTH = 64
+_FILTERS = frozenset({"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
+                      "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"})
 _FIELDS = ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id")
 
 
@@ -130,12 +137,29 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
             raise InvalidMetadataError(f"keys must be strings, got {k!r}")
         if len(k) > 255:
             raise InvalidMetadataError(f"key longer than 255 characters: {k[:40]!r}...")
+    _check_depth(metadata)
     try:
-        text = json.dumps(metadata, allow_nan=False, sort_keys=True)
+        text = json.dumps(metadata, allow_nan=False, sort_keys=True, ensure_ascii=False)
+        size = len(text.encode("utf-8"))  # lone surrogates fail here, before any blob is published
     except (TypeError, ValueError) as exc:
         raise InvalidMetadataError(f"not JSON-serialisable: {exc}") from None
+    if size > METADATA_MAX_BYTES:
+        raise InvalidMetadataError(f"metadata is {size} bytes serialised; the limit is {METADATA_MAX_BYTES}")
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+def _check_depth(value: Any) -> None:
+    # Iterative, so 10k-deep input gives a typed error instead of RecursionError.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > METADATA_MAX_DEPTH:
+            raise InvalidMetadataError(f"metadata nested deeper than {METADATA_MAX_DEPTH} levels")
+        if isinstance(v, Mapping):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend((x, depth + 1) for x in v)
 
 
 def _check_tags(tags: Any) -> tuple[str, ...]:
@@ -256,10 +280,7 @@ class ArtifactStore:
             c = self._codecs.get(name)
         if c is not None:
             return c
-        reg = self.registry.get("codec", name)
-        if reg is None:
-            raise UnknownCodecError(name, [*self.registry.names("codec"), "auto"])
-        codec: Codec = reg.factory()
+        codec = self.registry.codec(name)  # checks codec.name == name
         with self._lock:
             self._codecs[name] = codec
         return codec
@@ -471,8 +492,10 @@ class ArtifactStore:
                     e["codec_error"] = r["codec_error"]
                 entries.append(e)
             self.manifests.append(entries)
+            crash_point("after-manifest-append")
 
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
+        crash_point("before-manifest-commit")
         for a in arts:
             self.registry.hook.artifactstore_artifact_stored(store=self, artifact=a)
         return arts
@@ -584,10 +607,8 @@ class ArtifactStore:
             try:
                 dec = self._codec(art.codec).decoder(f)
                 sha, size = pump(dec.read, lambda _b: None, self._hash_pool)
-            except IntegrityError:
-                raise
-            except Exception as exc:  # zlib/zstd/zip errors on a damaged blob
-                raise IntegrityError(art.id, art.sha256, "(undecodable)", f"{type(exc).__name__}: {exc}") from None
+            except CorruptDataError as exc:  # the codec contract: damaged blobs raise this
+                raise exc.with_artifact(art.id, art.sha256) from None
         if sha != art.sha256 or size != art.size:
             raise IntegrityError(art.id, art.sha256, sha, f"downloaded blob decodes to {size} bytes")
 
@@ -639,15 +660,22 @@ class ArtifactStore:
             raise InvalidInputError(f"destination folder does not exist: {dest}")
         if not out.parent.is_dir():
             raise InvalidInputError(f"destination folder does not exist: {out.parent}")
+        if out.is_dir():  # dest/<base name> is itself a folder: never replace a folder with a file
+            raise InvalidInputError(f"destination {out} is an existing folder")
         tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
         try:
-            self._get_once(art, tmp, out, progress, use_cache=True)
-        except IntegrityError:
-            if self.cache is None:
+            try:
+                self._get_once(art, tmp, out, progress, use_cache=True)
+            except IntegrityError:
+                if self.cache is None:
+                    raise
+                # A damaged cached copy: drop it and read the backend itself once.
+                self.cache.discard(art.blob_key)
+                self._get_once(art, tmp, out, progress, use_cache=False)
+        except OSError as exc:
+            if exc.filename is None or os.fspath(exc.filename) != os.fspath(tmp):
                 raise
-            # A damaged cached copy: drop it and read the backend itself once.
-            self.cache.discard(art.blob_key)
-            self._get_once(art, tmp, out, progress, use_cache=False)
+            raise _dest_error(exc, out, len(tmp.name) - len(out.name)) from exc
         return out
 
     def _get_once(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None,
@@ -759,12 +787,25 @@ class ArtifactStore:
 
     def count(self, **filters: Any) -> int:
         """Number of artifacts matching the same filters as :meth:`find`."""
-        allowed = {"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
-                   "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"}
-        bad = set(filters) - allowed
+        bad = set(filters) - _FILTERS
         if bad:
             raise InvalidInputError(f"unknown filter(s): {', '.join(sorted(bad))}")
         return self.catalog.count(self._filters(filters))
+
+    def search(self, text: str, *, limit: int | None = 50, offset: int = 0, **filters: Any) -> list[Artifact]:
+        """Artifacts whose name, type, model, evaluation, suite, map, episode, tags or metadata
+        (keys and values, nested ones as ``key.sub``) match ``text``, best match first, then newest.
+
+        ``text`` holds words (all must match; a prefix with ``resnet*``), ``"exact phrases"``
+        and ``-excluded`` words; case and accents do not matter. ``filters`` are those of
+        :meth:`find`. An empty query raises :class:`~artifactstore.errors.InvalidQueryError`.
+        """
+        from .catalog.search import parse_query
+
+        bad = set(filters) - _FILTERS
+        if bad:
+            raise InvalidInputError(f"unknown filter(s): {', '.join(sorted(bad))}")
+        return self.catalog.search(parse_query(text), self._filters(filters), limit=limit, offset=offset)
 
     @staticmethod
     def _filters(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -971,10 +1012,7 @@ class ArtifactStore:
                 sha, size = pump(dec.read, lambda _b: None, self._hash_pool, progress=progress)
                 if sha != first.sha256 or size != first.size:
                     corrupt += ids
-            except (OSError, ValueError, EOFError) as exc:  # codec errors on a damaged blob
-                log.warning("blob %s unreadable: %s", key, exc)
-                corrupt += ids
-            except Exception as exc:  # zstd/zlib raise their own error types
+            except (OSError, ValueError) as exc:  # CorruptDataError (an OSError) on a damaged blob
                 log.warning("blob %s unreadable: %s", key, exc)
                 corrupt += ids
             finally:
@@ -1034,6 +1072,12 @@ class ArtifactStore:
             info = json.loads(self.backend.read_bytes("store.json"))
         except FileNotFoundError:
             info = None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"store.json at {self.backend.url} is not valid JSON: {exc}") from None
+        if info is not None and (not isinstance(info, dict) or not isinstance(info.get("format", 0), int)):
+            raise InvalidInputError(f"store.json at {self.backend.url} is malformed (expected an object with "
+                                    "an integer 'format')")
+        self.created = info is None  # this open wrote store.json (``init`` says "created")
         if info is None:
             doc = {"format": STORE_FORMAT, "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
                    "manifest_format": FORMAT}
@@ -1043,6 +1087,14 @@ class ArtifactStore:
                 f"store at {self.backend.url} has format {info.get('format')}, newer than this artifactstore "
                 f"supports ({STORE_FORMAT}); upgrade artifactstore"
             )
+
+
+def _dest_error(exc: OSError, out: Path, extra: int) -> OSError:
+    # Name the user's destination, not the hidden temporary file beside it.
+    why = f"{exc.strerror} (writing the temporary file beside it)"
+    if exc.errno == errno.ENAMETOOLONG:
+        why = f"{exc.strerror}: the temporary file beside it needs {extra} more characters; use a shorter name"
+    return OSError(exc.errno, why, str(out))
 
 
 class _CodecFailure(Exception):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
-from .errors import IntegrityError
+from .errors import CorruptDataError, IntegrityError
 
 __all__ = ["CHUNK", "pump", "copy_and_hash", "VerifyingReader"]
 
@@ -156,9 +156,17 @@ class VerifyingReader(io.RawIOBase):
         if actual != self._sha or self._n != self._size:
             raise IntegrityError(self._id, self._sha, actual, f"read {self._n} bytes, expected {self._size}")
 
+    def _read_inner(self, n: int) -> bytes:
+        try:
+            return self._inner.read(n)
+        except CorruptDataError as exc:  # raised by the codec, which does not know the artifact
+            if exc.artifact_id:
+                raise
+            raise exc.with_artifact(self._id, self._sha) from None
+
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")
-        data = self._inner.read(len(view))
+        data = self._read_inner(len(view))
         if not data:
             if self.verifying:
                 self._check()
@@ -184,7 +192,7 @@ class VerifyingReader(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        data = self._inner.read(size) if size else b""
+        data = self._read_inner(size) if size else b""
         if size and not data:
             if self.verifying:
                 self._check()

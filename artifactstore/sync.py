@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .codecs.base import Codec
-from .errors import InvalidInputError, UnknownCodecError
+from .errors import CorruptDataError, InvalidInputError, UnknownCodecError
 from .manifests import MANIFESTS, RECORDS
 from .streams import CHUNK, pump
 
@@ -148,7 +148,7 @@ def _decode_sha(codec: Codec, raw: BinaryIO) -> str | None:
             if dec is not raw:
                 dec.close()
         return sha
-    except Exception as exc:  # zlib/zstd/tar/zip raise their own types on damaged data
+    except CorruptDataError as exc:  # the codec contract: damaged data raises this
         log.debug("decoding failed: %s", exc)
         return None
 

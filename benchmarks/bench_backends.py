@@ -3,7 +3,8 @@
     python benchmarks/bench_backends.py [--backends s3,gcs,azure] [--reps 5] [--large-mib 256]
                                         [--small-count 1000] [--small-kib 10] [--part-size MiB]
                                         [--quick] [--json out.json]
-    python benchmarks/bench_backends.py --profile [--backends s3] [--profile-reps 3] [--tool py-spy|cprofile]
+    python benchmarks/bench_backends.py --profile [--backends s3] [--profile-modes ...] [--profile-reps 3]
+                                        [--tool py-spy|cprofile]
 
 Per backend (moto for s3://, fake-gcs-server for gs://, Azurite for az://, each
 started on a free loopback port by ``artifactstore.testing.servers`` and stopped
@@ -12,15 +13,26 @@ by its PID afterwards), interleaved rep by rep with the harness:
 large (``--large-mib``, incompressible, ``codec="none"``, the first 8 bytes of
 the source rewritten before each store.put so every rep stores new content):
 
-- ``store.put``           ``store.put(path)`` (spools to a local temp file while hashing, then ``put_file``)
+- ``store.put``           ``store.put(path)``: since 22cb864 it hashes the source file, then ``put_file``s
+                          it directly (before: spooled a local copy while hashing, then uploaded that)
 - ``raw put_file``        ``fs.put_file(path, remote)`` of the same file, same part size settings (baseline)
-- ``raw sha256+put_file`` hash the source file, then ``fs.put_file`` it: the floor of a store that
-                          uploads a local file directly instead of spooling a copy first
+- ``raw sha256+put_file`` hash the source file, then ``fs.put_file`` it: the floor of hash-then-upload
+                          (the store's path since 22cb864)
 - ``store.get``           ``store.get(id, dest)`` from a store opened with ``cache=False``
 - ``raw get_file``        ``fs.get_file(remote, dest)`` (baseline)
 - ``raw get_file+sha256`` download, then hash the file: the floor of a verified download-then-check get
+- ``raw ranged cat+sha256`` what-if: ``--range-mib`` ranged ``cat_file`` calls, ``--range-window`` in
+                          flight, each written at its offset and hashed in order as it arrives (the
+                          hash overlaps the download)
 
-small (``--small-count`` artifacts of ``--small-kib`` KiB, from bytes in memory, fresh content per rep):
+- ``local: pump sha256``  the store's hash-only pass over the local file: ``streams.pump`` with a no-op
+                          write and a 2-thread pool, as the store runs it before a large raw upload
+                          and after a large download
+- ``local: readinto sha256`` the same file hashed inline from one reused 8 MiB buffer (the hash step of
+                          the ``raw sha256+...`` floors)
+
+small (``--small-count`` artifacts of ``--small-kib`` KiB, from bytes in memory, fresh content per rep;
+each pair deletes what it wrote afterwards):
 
 - ``store.put xN``        N ``store.put(bytes, ...)`` one by one
 - ``store.put_many``      one ``store.put_many`` of N items (its default workers: 8 on a remote store)
@@ -37,13 +49,15 @@ targets print as met / NOT met.
 Besides the harness table, each backend prints throughput ratios, the client and
 server CPU seconds of each figure (2 cores: the server competes with the client),
 and where store.put's wall-clock time goes (timed wrappers on the store's own
-backend and commit: spool pass, upload_file, catalog + manifest).
+backend and commit: before the upload (hash pass), upload_file, catalog + manifest).
 
 ``--profile`` samples store.put of the large object, the raw put_file, the
-raw sha256+put_file, store.get and the raw get_file, each in its own process
+raw sha256+put_file, store.get, the raw get_file and a store.put_many of the
+small artifacts (``--profile-modes`` picks some), each in its own process
 (py-spy attaches after a warm-up), with py-spy (all threads, wall-clock;
 default) or cProfile (main thread only), and prints where the time goes per
-thread.
+thread. py-spy's sampling slows a many-threaded process down: read the shares,
+not the absolute times.
 """
 
 from __future__ import annotations
@@ -66,6 +80,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +91,7 @@ from harness import Bench, Result, fmt_time
 
 import artifactstore
 from artifactstore.backends import cloud
+from artifactstore.streams import pump
 
 DEFAULT_DIR = Path(os.environ.get("ARTIFACTSTORE_BENCH_DIR", "/tmp/artifactstore-bench")) / "backends"
 MiB = 1 << 20
@@ -139,6 +155,33 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
+def ranged_get_and_hash(fs: Any, path: str, dest: Path, size: int, part: int, window: int) -> str:
+    """What-if for a verified large get: ranged GETs, ``window`` in flight, written at their offsets
+    and hashed in order as they arrive, so hashing overlaps the download instead of following it."""
+    h = hashlib.sha256()
+    ranges = [(off, min(off + part, size)) for off in range(0, size, part)]
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with ThreadPoolExecutor(max_workers=window) as pool:
+            pending: list[tuple[int, Future[bytes]]] = []
+            it = iter(ranges)
+            for start, end in it:
+                pending.append((start, pool.submit(fs.cat_file, path, start=start, end=end)))
+                if len(pending) >= window:
+                    break
+            while pending:
+                off, fut = pending.pop(0)
+                data = fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt[0], pool.submit(fs.cat_file, path, start=nxt[0], end=nxt[1])))
+                os.pwrite(fd, data, off)
+                h.update(data)
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
 def proc_cpu(pid: int) -> float:
     """utime + stime of a process (and its waited-for children), seconds; nan if unreadable."""
     try:
@@ -174,7 +217,7 @@ class CpuMeter:
 class Phases:
     """Timed wrappers on one store's backend and commit (instance attributes, no library edit).
 
-    ``upload``: backend.upload_file (put_file of the spool file); ``blob_put`` / ``manifest_put``:
+    ``upload``: backend.upload_file (fs.put_file of the source or spool file); ``blob_put`` / ``manifest_put``:
     backend.write_bytes of a blob (small objects go up in one PUT from memory) or a manifest
     segment; ``commit``: store._commit (catalog transaction, manifest write included).
     Accumulates only while ``active`` (one-by-one figures; sums over threads mean nothing).
@@ -446,10 +489,30 @@ def _bench_backend(name: str, world: World, phases: Phases, base: Path,
         world.fs.get_file(f"{world.raw_root}/large.bin", str(floor_dest))
         sha256_file(floor_dest)
 
+    def ranged_get(rep: int) -> None:
+        state["ranged_sha"] = ranged_get_and_hash(world.fs, f"{world.raw_root}/large.bin", floor_dest, size,
+                                                  args.range_mib * MiB, args.range_window)
+
+    hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bench-hash")
+
+    def pump_hash(rep: int) -> None:
+        # The store's own hash-only pass (streams.pump with a no-op write, 2-thread pool), as
+        # _upload_raw (before a large raw upload) and _get_raw_remote (after a download) call it.
+        with open(src, "rb") as f:
+            state["pump_sha"] = pump(f.read, lambda _b: None, hash_pool)[0]
+
+    def readinto_hash(rep: int) -> None:
+        state["readinto_sha"] = sha256_file(src)
+
+    def hash_teardown(rep: int) -> None:
+        assert state.pop("pump_sha") == state.pop("readinto_sha")
+
     def large_cleanup(rep: int) -> None:
         assert floor_dest.stat().st_size == size
         unlink(floor_dest)
-        world.delete_store_objects([state.pop("art")])
+        art = state.pop("art")
+        assert state.pop("ranged_sha") == art.sha256, "ranged get hashed other bytes"
+        world.delete_store_objects([art])
         world.delete_raw("")
 
     # small ------------------------------------------------------------------------------------
@@ -542,7 +605,12 @@ def _bench_backend(name: str, world: World, phases: Phases, base: Path,
     b.add("raw get_file", cpu.wrap("raw get_file", raw_get), setup=unlink_setup(raw_dest),
           teardown=raw_get_teardown, work=size, baseline=True)
     b.add("raw get_file+sha256", cpu.wrap("raw get_file+sha256", floor_get), setup=unlink_setup(floor_dest),
+          work=size)
+    b.add("raw ranged cat+sha256", cpu.wrap("raw ranged cat+sha256", ranged_get), setup=unlink_setup(floor_dest),
           teardown=large_cleanup, work=size)
+    b.add("local: pump sha256", cpu.wrap("local: pump sha256", pump_hash), setup=sync, work=size)
+    b.add("local: readinto sha256", cpu.wrap("local: readinto sha256", readinto_hash), setup=sync,
+          teardown=hash_teardown, work=size)
     if count:
         b.add("store.put xN", cpu.wrap("store.put xN", phases.wrap("store.put xN", put_one)), setup=small_setup(1),
               teardown=put_one_teardown, work=count, unit="artifacts")
@@ -561,13 +629,18 @@ def _bench_backend(name: str, world: World, phases: Phases, base: Path,
     b.compare("store.put", "raw sha256+put_file")
     b.compare("store.get", "raw get_file", target=1.2)
     b.compare("raw get_file+sha256", "raw get_file")
+    b.compare("raw ranged cat+sha256", "raw get_file")
+    b.compare("local: pump sha256", "local: readinto sha256")
     if count:
         b.compare("store.put xN", "raw pipe_file xN")
         b.compare("store.put_many", "raw pipe_file xN", target=1.0)
         b.compare("raw pipe(dict)", "raw pipe_file xN")
         b.compare("store.put_many", "raw pipe(dict)")
         b.compare("store.get xN", "raw cat_file xN")
-    res = b.run()
+    try:
+        res = b.run()
+    finally:
+        hash_pool.shutdown()
     starts = world.starts
     res.bench.extra_rows.append(("server start (untimed, per rep)",
                                  f"median {fmt_time(_med(starts))}, max {fmt_time(max(starts))}"))
@@ -585,6 +658,7 @@ SUMMARY = [
     ("raw sha256+put_file", "raw put_file", None, ""),
     ("store.get", "raw get_file", 1.2, "within 1.2x of raw"),
     ("raw get_file+sha256", "raw get_file", None, ""),
+    ("raw ranged cat+sha256", "raw get_file", None, ""),
     ("store.put xN", "raw pipe_file xN", None, ""),
     ("store.put_many", "raw pipe_file xN", 1.0, "faster than raw one-by-one"),
     ("raw pipe(dict)", "raw pipe_file xN", None, ""),
@@ -626,14 +700,13 @@ def report(name: str, res: Result, extra: dict[str, Any]) -> str:
         out.append("")
         out.append(f"-- {name}: where store.put ({res.bench.params['large']}) spends its wall-clock time, "
                    f"median of reps --")
-        out.append(f"   spool pass (read source + sha256 in 2nd thread + write local temp + unlink): "
-                   f"{fmt_time(spool)} ({100 * spool / total:.0f}%)")
-        out.append(f"   upload_file (fs.put_file of the spool file):                              "
-                   f"{fmt_time(up)} ({100 * up / total:.0f}%)  vs raw put_file {fmt_time(raw_t)} "
-                   f"in the same reps ({up / raw_t:.2f}x)")
-        out.append(f"   commit (catalog transaction + manifest segment PUT):                      "
-                   f"{fmt_time(com)} ({100 * com / total:.0f}%)")
-        out.append(f"   total (inside the timed call):                                            {fmt_time(total)}")
+        out.append(f"   before the upload (hash pass over the source, catalog blob_of + lease; "
+                   f"before 22cb864: the spool copy): {fmt_time(spool)} ({100 * spool / total:.0f}%)")
+        out.append(f"   backend.upload_file (fs.put_file):  {fmt_time(up)} ({100 * up / total:.0f}%)  vs raw put_file "
+                   f"{fmt_time(raw_t)} in the same reps ({up / raw_t:.2f}x)")
+        out.append(f"   commit (catalog transaction + manifest segment PUT): {fmt_time(com)} "
+                   f"({100 * com / total:.0f}%)")
+        out.append(f"   total (inside the timed call): {fmt_time(total)}")
     if "store.put xN" in ph:
         p = ph["store.put xN"]
         total = _med(p["total"])
@@ -907,7 +980,7 @@ def run_profile(args: argparse.Namespace) -> int:
                   f"(sums over the measured calls) --")
             if mode == "store.put" and ph.get("total"):
                 up, com, tot = sum(ph["upload"]), sum(ph["commit"]), sum(ph["total"])
-                print(f"   phases: spool pass {fmt_time(tot - up - com)} ({100 * (tot - up - com) / tot:.0f}%), "
+                print(f"   phases: before the upload {fmt_time(tot - up - com)} ({100 * (tot - up - com) / tot:.0f}%), "
                       f"upload_file {fmt_time(up)} ({100 * up / tot:.0f}%), commit {fmt_time(com)} "
                       f"({100 * com / tot:.0f}%) over {len(ph['total'])} reps")
             if args.tool == "py-spy":
@@ -933,6 +1006,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large-mib", type=int, default=None, help="large object size in MiB (256)")
     p.add_argument("--small-count", type=int, default=None, help="small artifacts per rep (1000)")
     p.add_argument("--small-kib", type=int, default=10, help="small artifact size in KiB (10)")
+    p.add_argument("--range-mib", type=int, default=16, help="part size of the ranged-get what-if (16)")
+    p.add_argument("--range-window", type=int, default=4, help="ranged GETs in flight in the what-if (4)")
     p.add_argument("--small-codec", default="auto", help="codec of the small puts (auto: the store's default)")
     p.add_argument("--part-size", type=int, default=None,
                    help="part/block size in MiB for store and raw alike (default: each client's own)")

@@ -231,7 +231,13 @@ def test_put_usage_errors(run: Cli, files: dict[str, Path]) -> None:
 def test_put_errors_are_one_line(run: Cli, files: dict[str, Path], tmp_path: Path) -> None:
     assert_one_line_error(run("put", str(tmp_path / "missing.csv"), "--type", "log", code=None),
                           "source file not found", "missing.csv")
-    assert_one_line_error(run("put", str(tmp_path), "--type", "log", code=None), "not a regular file")
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    r = run("put", str(folder), "--type", "log", code=None)
+    assert_one_line_error(r, f"source is a folder, not a file: {folder} (put the files in it: "
+                             f"'artifactstore put --type TYPE {folder}/*', or pack it first: "
+                             f"'tar czf {folder}.tar.gz {folder}' and put that)")
+    assert "not found" not in r.stderr
     assert not run.root.exists()  # a typo creates no store
     for bad in ("../../etc/passwd", "a/../../b", "/etc/passwd", "a/%2e%2e/%2e%2e/b"):
         r = run("put", str(files["txt"]), "--type", "log", "--name", bad, code=None)
@@ -261,8 +267,10 @@ def test_get_to_folder_file_and_errors(run: Cli, filled: dict[str, dict[str, Any
     assert (out / "episodes.csv").read_bytes() == files["csv"].read_bytes()
     assert not [p for p in out.iterdir() if p.name.endswith(".part")]
     assert_one_line_error(run("get", "nope.csv", str(out), code=None), "no artifact matches 'nope.csv'")
-    assert_one_line_error(run("get", "episodes.csv", str(tmp_path / "nodir") + "/", code=None),
-                          "destination folder does not exist")
+    # a destination ending in '/' is a folder, created when missing (the README's 'get x@v1 ./out/')
+    r = run("get", "episodes.csv@v1", str(tmp_path / "new" / "dir") + "/")
+    assert r.stdout.strip() == str(tmp_path / "new" / "dir" / "episodes.csv")
+    assert (tmp_path / "new" / "dir" / "episodes.csv").read_bytes() == files["csv"].read_bytes()
     assert_one_line_error(run("get", "episodes.csv", str(tmp_path / "nodir" / "x.csv"), code=None),
                           "destination folder does not exist")
 
@@ -339,12 +347,12 @@ def test_ls_table_for_people(run: Cli, filled: dict[str, dict[str, Any]]) -> Non
     assert lines[0].split() == ["ID", "REF", "TYPE", "MODEL", "SIZE", "STORED", "CODEC", "CREATED"]
     assert len(lines) == 6
     bin_line = next(line for line in lines if "blob.bin@v1" in line)
-    assert bin_line.startswith(short_id(filled["bin"]["id"]))
+    assert bin_line.startswith(short_id(filled["bin"]["id"]) + " ")
     assert "16.0 KiB" in bin_line  # human sizes
     assert "model_checkpoint" in bin_line and " m2 " in bin_line
     r = run("ls", "--limit", "2")
     assert len(r.stdout.splitlines()) == 3
-    assert "showing 1-2 of 5" in r.stderr
+    assert r.stderr == "showing 1-2 of 5; next page: --offset 2 (--limit 0 for all)\n"
     r = run("ls", "--model", "nobody")
     assert r.stdout == "" and "no artifacts match" in r.stderr
 
@@ -716,3 +724,161 @@ def test_console_script_subprocess(tmp_path: Path, script_env: dict[str, str]) -
                        capture_output=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)) == 2
+
+
+# --- listing every match, short ids ----------------------------------------------------------
+
+
+def _many(run: Cli, tmp_path: Path, n: int) -> list[dict[str, Any]]:
+    d = tmp_path / "many"
+    d.mkdir()
+    paths = []
+    for i in range(n):
+        p = d / f"f{i:03d}.txt"
+        p.write_text(f"file {i}\n")
+        paths.append(str(p))
+    run("init")
+    records: list[dict[str, Any]] = run.json("put", *paths, "--type", "log")
+    return records
+
+
+def test_ls_json_returns_every_match_or_says_it_paged(run: Cli, tmp_path: Path) -> None:
+    made = _many(run, tmp_path, 55)
+    r = run("ls", "--json")
+    assert {x["id"] for x in json.loads(r.stdout)} == ids(made)  # all 55, not the table's 50
+    assert r.stderr == ""
+    r = run("ls", "--json", "--limit", "20", "--offset", "20")
+    assert len(json.loads(r.stdout)) == 20
+    assert r.stderr == "showing 21-40 of 55; next page: --offset 40 (--limit 0 for all)\n"
+    r = run("ls")  # the table keeps its page of 50 and its warning
+    assert len(r.stdout.splitlines()) == 51
+    assert r.stderr == "showing 1-50 of 55; next page: --offset 50 (--limit 0 for all)\n"
+
+
+def test_short_ids_from_ls_are_accepted_everywhere(run: Cli, tmp_path: Path) -> None:
+    made = _many(run, tmp_path, 12)
+    rows = run("ls").stdout.splitlines()[1:]
+    by_ref = {line.split()[1]: line.split()[0] for line in rows}
+    for rec in made:
+        short = by_ref[rec["ref"]]
+        assert short == rec["id"].replace("-", "")[-8:]
+        assert run.json("show", short)["id"] == rec["id"]
+        assert run("cat", short).stdout == f"file {int(rec['name'][1:4])}\n"
+    out = tmp_path / "got"
+    run("get", by_ref[made[3]["ref"]], str(out) + "/")
+    assert (out / made[3]["name"]).read_text() == "file 3\n"
+    # one batch's ids share their leading (time) digits: a prefix matching several is refused, listing them
+    prefix = made[0]["id"][:4]
+    matching = sorted(r["id"] for r in made if r["id"].startswith(prefix))
+    assert len(matching) > 1
+    r = run("show", prefix, code=None)
+    assert_one_line_error(r, f"short id {prefix!r} matches more than 10 artifacts: {', '.join(matching[:10])}, ...; "
+                             "give more characters or the full id")
+    two = made[0]["id"][:-1]  # 35 characters: the last digit tells them apart
+    near = sorted(r["id"] for r in made if r["id"].startswith(two))
+    if len(near) > 1:
+        assert_one_line_error(run("show", two, code=None), f"matches {len(near)} artifacts: {', '.join(near)};")
+    assert_one_line_error(run("show", "deadbeef", code=None), "no artifact matches 'deadbeef'")
+
+
+def test_short_id_grows_when_another_id_shares_it(run: Cli, tmp_path: Path) -> None:
+    from artifactstore.cli.common import short_ids
+    from artifactstore.store import open_store
+
+    made = _many(run, tmp_path, 2)
+    with open_store(str(run.root)) as store:
+        a, b = made[0]["id"], made[1]["id"]
+        real = store.catalog.ids_matching
+
+        def clash(fragment: str, limit: int = 10) -> list[str]:
+            # Two random 32-bit tails colliding is too rare to wait for: pretend b shares a's last 8 digits.
+            found = real(fragment, limit)
+            return sorted({*found, b}) if fragment == a.replace("-", "")[-8:] else found
+
+        store.catalog.ids_matching = clash  # type: ignore[method-assign]
+        assert short_ids(store, [a]) == {a: a.replace("-", "")[-12:]}
+
+
+def test_init_on_a_new_s3_prefix_says_created(s3_url: Any) -> None:
+    runner = CliRunner(env=CLEAN_ENV)
+    opts = [x for k, v in s3_url.storage_options.items() for x in ("-o", f"{k}={json.dumps(v)}")]
+    argv = ["--store", s3_url.url, *opts, "init"]
+    first = runner.invoke(cli, argv, prog_name="artifactstore")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[0] == f"created store: {s3_url.url}"
+    again = runner.invoke(cli, argv, prog_name="artifactstore")
+    assert again.stdout.splitlines()[0] == f"store already exists: {s3_url.url}"
+
+
+# --- evaluations from the command line ---------------------------------------------------------
+
+
+def test_champions_plot_without_a_champion_writes_nothing(run: Cli, tmp_path: Path) -> None:
+    run("init")
+    png = tmp_path / "chain.png"
+    r = run("champions", "--plot", str(png), code=None)
+    assert_one_line_error(r, f"nothing to plot: no champion yet, {png} not written "
+                             "(promote one with 'artifactstore promote' or the API's promote_champion)")
+    assert not png.exists()
+
+
+def test_record_eval_promote_history_and_reindex(run: Cli, filled: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    short = filled["csv"]["id"].replace("-", "")[-8:]
+    r = run("record-eval", "e1", "--model", "m1", "--score", "0.7", "--success-rate", "0.8", "--artifact", short,
+            "--metrics-json", '{"collisions": 2}')
+    assert r.stdout == "recorded evaluation e1 of m1: score 0.7000, success 80.0%, 1 artifacts\n"
+    run("record-eval", "e2", "--model", "m2", "--score", "0.6", "--success-rate", "0.9")
+    r = run("promote", "e1")
+    assert r.stdout.startswith("champion #1: m1 (evaluation e1, score 0.7000, previous -)")
+    assert_one_line_error(run("promote", "e2", code=None),
+                          "not promoted: score 0.6000 does not beat the champion m1 (0.7000) (--force promotes anyway)")
+    assert run.json("promote", "e2", "--force")["model_id"] == "m2"
+    assert_one_line_error(run("promote", "nope", code=None), "no evaluation 'nope'")
+    hist = run.json("history")
+    assert {h["evaluation_id"] for h in hist} == {"e1", "e2"}
+    assert next(h for h in hist if h["evaluation_id"] == "e1")["artifacts"] == [filled["csv"]["id"]]
+    r = run("history", "--limit", "1")
+    assert r.stderr == "showing the newest 1 evaluations; more exist (--limit 0 for all)\n"
+    before = (run.json("history"), run.json("champions"))
+    # a fresh catalog rebuilt from the store's records has the same evaluations and champions
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    run("--catalog", fresh, "reindex")
+    after = (run.json("--catalog", fresh, "history"), run.json("--catalog", fresh, "champions"))
+    assert after == before
+
+
+def test_get_error_names_the_destination_not_the_part_file(run: Cli, filled: dict[str, dict[str, Any]],
+                                                           tmp_path: Path) -> None:
+    # 240 characters fit a file name (255), the hidden ".NAME.<12 hex>.part" beside it does not: a real
+    # ENAMETOOLONG on the temporary file.
+    dest = tmp_path / ("d" * 240)
+    r = run("get", "episodes.csv", str(dest), code=None)
+    assert_one_line_error(r, f"error: {dest}: File name too long: the temporary file beside it needs 19 more "
+                             "characters; use a shorter name")
+    assert ".part" not in r.stderr
+
+
+def test_missing_s3_credentials_name_the_variables(run: Cli, moto_server: Any, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    # A real botocore NoCredentialsError against the moto server: no keys in the environment or options.
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    endpoint = moto_server.storage_options["endpoint_url"]
+    r = run("--store", "s3://nocreds/store", "-o", f"endpoint_url={endpoint}", "ls", store=False, code=None)
+    assert_one_line_error(r, "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                             "(or AWS_PROFILE), or pass -o key=... -o secret=... (-o anon=true for a public bucket)")
+    assert "unexpected" not in r.stderr
+
+
+def test_du_groups_bytes(run: Cli, filled: dict[str, dict[str, Any]]) -> None:
+    by_type = {g["type"]: g for g in run.json("du")}
+    assert by_type["report"]["artifacts"] == 2
+    assert by_type["report"]["original_bytes"] == filled["json"]["size"] + filled["json2"]["size"]
+    assert sum(g["artifacts"] for g in by_type.values()) == 5
+    by_model = {g["model"]: g["artifacts"] for g in run.json("du", "--by", "model")}
+    assert by_model == {"m1": 2, "m2": 2, "-": 1}
+    assert {g["prefix"] for g in run.json("du", "--by", "prefix")} == {"nav/", "episodes.csv", "blob.bin", "notes.txt"}
+    assert run("du").stdout.splitlines()[0].split() == ["TYPE", "ARTIFACTS", "ORIGINAL", "STORED"]

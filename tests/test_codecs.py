@@ -12,15 +12,17 @@ import sys
 import tarfile
 import threading
 import zipfile
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import artifactstore
+from artifactstore import hookimpl
 from artifactstore.codecs import (
     SNIFF_BYTES,
     Codec,
@@ -33,7 +35,8 @@ from artifactstore.codecs import (
     sniff_format,
 )
 from artifactstore.codecs.zstd_codec import DEFAULT_LEVEL, DEFAULT_THREADS
-from artifactstore.errors import InvalidNameError
+from artifactstore.errors import CorruptDataError, IntegrityError, InvalidNameError, PluginError, UnknownCodecError
+from artifactstore.hookspecs import Registrar
 from artifactstore.plugins import PluginRegistry, build_registry
 from artifactstore.testing.codecs import CodecTests, WriteOnlySink, compressible_bytes, decode, encode, random_bytes
 
@@ -198,8 +201,9 @@ def test_zstd_decoder_reads_concatenated_and_skippable_frames() -> None:
 @pytest.mark.parametrize("codec", [GzipCodec(), ZstdCodec()], ids=["gzip", "zstd"])
 def test_damaged_stream_raises(codec: Codec, damage: Callable[[bytes], bytes]) -> None:
     bad = damage(encode(codec, DATA))
-    with pytest.raises((EOFError, ValueError, zlib.error, zstandard.ZstdError)):
+    with pytest.raises(CorruptDataError) as ei:
         decode(codec, bad)
+    assert ei.value.codec == codec.name and isinstance(ei.value, IntegrityError)
 
 
 def test_zip_blob_is_a_standard_one_member_archive() -> None:
@@ -218,7 +222,7 @@ def test_zip_decoder_rejects_several_members() -> None:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("a.txt", b"a")
         zf.writestr("b.txt", b"b")
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(CorruptDataError, match="exactly one"):
         decode(ZipCodec(), buf.getvalue())
 
 
@@ -253,16 +257,16 @@ def test_targz_decoder_rejects_a_first_member_that_is_not_a_regular_file(kind: b
     info = tarfile.TarInfo("link")
     info.type = kind
     info.linkname = "/etc/passwd"
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(CorruptDataError, match="not a regular file"):
         decode(TarGzCodec(), _tar_gz(info))
 
 
 def test_targz_decoder_rejects_several_members_and_empty_archives() -> None:
     a, b = tarfile.TarInfo("a"), tarfile.TarInfo("b")
     a.size = b.size = 3
-    with pytest.raises(ValueError, match="more than one member"):
+    with pytest.raises(CorruptDataError, match="more than one member"):
         decode(TarGzCodec(), _tar_gz(a, b, data=b"abc"))
-    with pytest.raises(ValueError, match="no member"):
+    with pytest.raises(CorruptDataError, match="no member"):
         decode(TarGzCodec(), _tar_gz())
 
 
@@ -434,3 +438,42 @@ def test_detection_is_thread_safe() -> None:
     expected = [choose_auto_codec(s, None) for s in samples]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(lambda s: choose_auto_codec(s, None), samples)) == expected
+
+
+# --- the registry checks a codec's name --------------------------------------------------
+
+
+class _MisnamedCodec(GzipCodec):
+    name = "gzip-fast"
+
+
+def _registry_with(name: str, factory: Callable[[], Codec]) -> PluginRegistry:
+    class Plugin:
+        @hookimpl
+        def artifactstore_register_codecs(self, register: Registrar) -> None:
+            register(name, factory)
+
+    return build_registry(autoload=False, plugins=[Plugin()])
+
+
+def test_registry_refuses_a_codec_class_whose_name_differs() -> None:
+    with pytest.raises(PluginError) as ei:
+        _registry_with("gz2", _MisnamedCodec)
+    assert "'gz2'" in str(ei.value) and "'gzip-fast'" in str(ei.value)
+
+
+def test_registry_refuses_a_codec_factory_whose_instance_name_differs() -> None:
+    registry = _registry_with("gz2", lambda: _MisnamedCodec())  # a function: checked when made
+    with pytest.raises(PluginError, match=r"registered as 'gz2'.*declares name 'gzip-fast'"):
+        registry.codec("gz2")
+    assert registry.codec("gzip").name == "gzip"
+    with pytest.raises(UnknownCodecError):
+        registry.codec("nope")
+
+
+def test_store_with_misnamed_codec_writes_nothing(tmp_path: Path) -> None:
+    registry = _registry_with("gz2", lambda: _MisnamedCodec())
+    store = artifactstore.open(tmp_path / "s", registry=registry)
+    with pytest.raises(PluginError):
+        store.put(b"x" * 1000, artifact_type="log", name="a.log", codec="gz2")
+    assert store.count() == 0

@@ -27,9 +27,11 @@ def test_demo_campaign(tmp_path: Path) -> None:
     assert st["artifacts_by_type"]["video"] >= 1 and st["artifacts_by_type"]["episode_data"] == 14
     scores = [c["global_score"] for c in d["champions"]]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
-    plot = Path(d["plot"])
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    assert d["plot"] is None  # no loose file: the plot is an artifact
+    assert not list(tmp_path.rglob("*.png"))
+    assert d["plot_artifact"]["ref"] == "demo/champion_progression.png@v1"
     assert d["gc_dry_run"]["would_delete"] >= 1
+    assert d["gc_dry_run"]["policies"] == ["keep_top_k:k=8", "keep_champions"]
     with artifactstore.open(store) as s:
         assert s.count() == st["total_artifacts"]  # the dry run deleted nothing
         assert s.verify().ok
@@ -37,9 +39,22 @@ def test_demo_campaign(tmp_path: Path) -> None:
         assert videos and all(v.codec == "none" for v in videos)  # incompressible: stored raw
         assert all(c.codec == "zstd" for c in s.find(artifact_type="episode_data"))
         assert s.evaluations()[0].repro["python"]
-    # the human summary
-    code, out = _run(["--store", str(store), "demo", "--no-plot", "--models", "2", "--episodes-per-map", "2"])
+        (png,) = s.find(artifact_type="plot")
+        assert png.id == d["plot_artifact"]["id"]
+        data = s.read_bytes(png)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    # the human summary of a second run: per-run and whole-store figures in labelled columns
+    code, out = _run(["--store", str(store), "demo", "--models", "2", "--episodes-per-map", "2",
+                      "--out", str(tmp_path / "copy")])
     assert code == 0 and "champion chain" in out and "stored / original" in out
+    lines = out.splitlines()
+    assert next(x for x in lines if "this run" in x).split() == ["this", "run", "whole", "store"]
+    artifacts_row = next(x for x in lines if x.startswith("artifacts ")).split()
+    assert int(artifacts_row[1]) < int(artifacts_row[2]) == st["total_artifacts"] + int(artifacts_row[1])
+    assert ("gc dry run (policies keep_top_k:k=8 + keep_champions, whole store): would delete" in out)
+    assert ("champion progression plot: stored as demo/champion_progression.png@v2 (type plot, id " in out)
+    assert f"copy written to {tmp_path / 'copy' / 'champion_progression.png'}" in out
+    assert (tmp_path / "copy" / "champion_progression.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_history_champions_gc_commands(tmp_path: Path) -> None:
@@ -102,8 +117,15 @@ def test_checkout_view(tmp_path: Path) -> None:
         s.put(b"v1", artifact_type="report", name="suite/report.json", model_id="m/1")
         v2 = s.put(b"v2 " * 1000, artifact_type="report", name="suite/report.json", model_id="m/1")
         vid = s.put(big, artifact_type="video", name="fail.mp4", model_id="../evil")
-        r = checkout(s, tmp_path / "view")
+        plain = checkout(s, tmp_path / "plain")  # default: a reflink where possible, else a copy; no hard link
+        assert plain.linked == 0 and plain.reflinked + plain.copied == 2
+        plain_video = tmp_path / "plain" / "video" / "evil" / "fail.mp4"
+        assert os.stat(plain_video).st_ino != os.stat(s.backend.local_path(vid.blob_key)).st_ino
+        r = checkout(s, tmp_path / "view", link=True)
         assert (r.files, r.linked, r.copied) == (2, 1, 1)
+        again = checkout(s, tmp_path / "view", link=True)  # re-running leaves no temporary link behind
+        assert again.linked == 1
+        assert not [p for p in (tmp_path / "view").rglob(".*") if p.name.endswith(".link")]
         report = tmp_path / "view" / "report" / "m_1" / "suite" / "report.json"
         assert report.read_bytes() == b"v2 " * 1000  # latest version, decoded (zstd)
         video = tmp_path / "view" / "video" / "evil" / "fail.mp4"  # no traversal out of the view
@@ -120,11 +142,29 @@ def test_checkout_view(tmp_path: Path) -> None:
         import pytest
 
         with pytest.raises(IntegrityError):
-            checkout(s, tmp_path / "view2")
+            checkout(s, tmp_path / "view2", link=True)
+        with pytest.raises(IntegrityError):
+            checkout(s, tmp_path / "view3")  # reflinked or copied: verified either way
         assert v2.version == 2
     code, out = _run(["--store", str(store), "checkout", str(tmp_path / "cli-view"), "--copy", "--json"])
     assert code == 1 and "integrity check failed" in out  # copies are verified too
     with artifactstore.open(store) as s:
         s.delete(vid.id)
     code, out = _run(["--store", str(store), "checkout", str(tmp_path / "cli-view"), "--json"])
-    assert code == 0 and json.loads(out)["files"] == 1
+    assert code == 0 and json.loads(out)["files"] == 1 and json.loads(out)["linked"] == 0
+
+
+def test_checkout_link_warns_and_rerun_leaves_no_temporary_files(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    with artifactstore.open(store) as s:
+        s.put(bytes(range(256)) * 100, artifact_type="video", name="a.bin", model_id="m", codec="none")
+    view = tmp_path / "view"
+    for _ in range(2):
+        res = CliRunner().invoke(cli, ["--store", str(store), "checkout", str(view), "--link"])
+        assert res.exit_code == 0, res.output
+        assert res.stderr == ("warning: --link: the view's files are the store's blobs; writing to one corrupts the "
+                              "store (artifactstore verify reports it)\n")
+        assert res.stdout == f"1 files under {view} (0 reflinks, 1 hard links, 0 copies)\n"
+    assert sorted(p.name for p in view.rglob("*") if p.is_file()) == ["a.bin"]
+    res = CliRunner().invoke(cli, ["--store", str(store), "checkout", str(view), "--link", "--copy"])
+    assert res.exit_code == 2 and "--copy and --link exclude each other" in res.stderr

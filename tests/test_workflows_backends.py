@@ -37,6 +37,7 @@ from artifactstore.errors import (
     ArtifactStoreError,
     BackendError,
     BlobMissingError,
+    CorruptDataError,
     IntegrityError,
 )
 from artifactstore.ids import new_id
@@ -348,11 +349,8 @@ def test_corruption_and_loss_in_the_bucket_are_detected(root: Root, tmp_path: Pa
         dest.mkdir()
         with pytest.raises(IntegrityError):
             store.get(plain.id, dest / "v.mp4")
-        import zstandard
-
-        # A damaged zstd frame: today the decoder's own error surfaces (see test_integrity.py),
-        # an IntegrityError would be as good.
-        with pytest.raises((IntegrityError, zstandard.ZstdError)):
+        # A damaged zstd frame: the codec contract's CorruptDataError (an IntegrityError).
+        with pytest.raises(CorruptDataError, match=packed.id):
             store.read_bytes(packed.id)
         with pytest.raises(BlobMissingError):
             store.get(gone.id, dest / "gone.log")

@@ -83,9 +83,19 @@ class EvaluationTables:
                 set_={k: v for k, v in row.items() if k != "evaluation_id"},
             )
             conn.execute(stmt)
+            # A promotion naming this evaluation keeps it a champion when it is re-recorded:
+            # reindex replays champion records after evaluations, so live must agree.
+            promoted = conn.execute(
+                sa.select(S.champions.c.champion_id).where(S.champions.c.evaluation_id == row["evaluation_id"]).limit(1)
+            ).first()
+            out = dict(row)
+            if promoted is not None and not row["is_champion"]:
+                conn.execute(sa.update(S.evaluations).where(S.evaluations.c.evaluation_id == row["evaluation_id"])
+                             .values(is_champion=True))
+                out["is_champion"] = True
             if before_commit is not None:
                 before_commit()
-            return _eval_of(row)
+            return _eval_of(out)
 
         result: EvaluationRecord = self.write(txn)
         return result

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import SchemaVersionError
+from . import search
 from .schema import SCHEMA_VERSION, locks, meta, metadata
 
 __all__ = ["MIGRATIONS", "current_version", "migrate"]
@@ -37,8 +38,15 @@ def _v2_to_v3(conn: sa.Connection) -> None:
     ))
 
 
+def _v3_to_v4(conn: sa.Connection) -> None:
+    # the full-text search index, built from the rows already there
+    search.create_index(conn)
+    search.clear(conn)
+    search.rebuild_from_rows(conn)
+
+
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def current_version(conn: sa.Connection) -> int:
@@ -50,6 +58,7 @@ def current_version(conn: sa.Connection) -> int:
 
 def _create(conn: sa.Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
+    search.create_index(conn)
     have = {r[0] for r in conn.execute(sa.select(locks.c.name))}
     missing = [{"name": n, "counter": 0} for n in ("champion", "gc") if n not in have]
     if missing:
@@ -62,6 +71,8 @@ def migrate(engine: sa.Engine, schema: str | None = None) -> int:
     ``schema`` (PostgreSQL) is created if missing; it is already on the
     connections' ``search_path``.
     """
+    if engine.dialect.name == "sqlite":
+        search.check_fts5()  # before anything: a catalog without its search index must not open
     with engine.connect() as conn:
         conn = conn.execution_options(as_write=True)
         with conn.begin():

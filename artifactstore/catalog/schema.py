@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # v4: the search index (catalog/search.py creates its tables)
 
 metadata = sa.MetaData()
 _S = sa.String

@@ -20,6 +20,7 @@ from ..errors import CatalogError, InvalidInputError, MissingDependencyError
 from ..models import Artifact, StoreStats
 from ..redact import redact_url
 from . import schema as S
+from . import search as fts
 from .evaluations import EvaluationTables
 from .leases import LeaseTables
 from .migrations import migrate
@@ -272,6 +273,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 conn.execute(sa.insert(S.tags), tag_rows)
             if kv_rows:
                 conn.execute(sa.insert(S.metadata_kv), kv_rows)
+            fts.index_artifacts(conn, [fts.document_of(a) for a in out])
             if before_commit is not None:
                 before_commit(out)
             return out
@@ -282,6 +284,20 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         def q(conn: sa.Connection) -> Artifact | None:
             row = conn.execute(sa.select(S.artifacts).where(S.artifacts.c.id == artifact_id)).mappings().first()
             return self._hydrate(conn, [row])[0] if row else None
+
+        return self.read(q)
+
+    def ids_matching(self, fragment: str, limit: int = 10) -> list[str]:
+        """Ids that end or start with ``fragment`` (lower-case hex and dashes only), sorted,
+        at most ``limit``: how a short id is resolved and checked for uniqueness."""
+        if not fragment or any(c not in "0123456789abcdef-" for c in fragment):
+            return []
+        col = S.artifacts.c.id
+
+        def q(conn: sa.Connection) -> list[str]:
+            stmt = (sa.select(col).where(sa.or_(col.like(f"%{fragment}"), col.like(f"{fragment}%")))
+                    .order_by(col).limit(limit))
+            return [str(r[0]) for r in conn.execute(stmt)]
 
         return self.read(q)
 
@@ -418,6 +434,23 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         order = tuple(c.desc() for c in cols) if desc else tuple(c.asc() for c in cols)
         return sa.select(S.artifacts).join(t, on).where(*self._where(rest)).order_by(*order)
 
+    def search(self, query: fts.SearchQuery, filters: FindFilters, *, limit: int | None = 50,
+               offset: int = 0) -> list[Artifact]:
+        """Artifacts matching the parsed ``query`` and every filter (as :meth:`find`), best
+        match first, then newest (see :mod:`artifactstore.catalog.search`)."""
+        if (limit is not None and limit < 0) or offset < 0:
+            raise InvalidInputError("limit and offset must not be negative")
+        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters))
+        if limit is not None:
+            sel = sel.limit(limit)
+        if offset:
+            sel = sel.offset(offset)
+
+        def q(conn: sa.Connection) -> list[Artifact]:
+            return self._hydrate(conn, list(conn.execute(sel).mappings()))
+
+        return self.read(q)
+
     def count(self, filters: FindFilters) -> int:
         sel = sa.select(sa.func.count()).select_from(S.artifacts).where(*self._where(filters))
         return int(self.read(lambda c: c.execute(sel).scalar_one()))
@@ -464,6 +497,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                     sa.select(S.artifacts).where(S.artifacts.c.id.in_(chunk)).with_for_update()
                 ).mappings())
                 found += self._hydrate(conn, rows)
+                fts.unindex(conn, chunk)
                 for t in (S.tags, S.metadata_kv, S.aliases):
                     conn.execute(sa.delete(t).where(t.c.artifact_id.in_(chunk)))
                 conn.execute(sa.delete(S.artifacts).where(S.artifacts.c.id.in_(chunk)))
@@ -555,6 +589,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             # Leases (inflight) are live state of running puts, not index: keep them.
             for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
                 conn.execute(sa.delete(t))
+            fts.clear(conn)
             batch: list[Artifact] = []
             for art in artifacts:
                 batch.append(art)
@@ -583,6 +618,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                for a in arts for k, v in a.metadata.items()]
         if kvs:
             conn.execute(sa.insert(S.metadata_kv), kvs)
+        fts.index_artifacts(conn, [fts.document_of(a) for a in arts])
 
 
 def _short(exc: BaseException) -> str:

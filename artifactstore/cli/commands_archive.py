@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import CliError, emit, get_state, get_store, json_option, local_root, parse_key_value, shown_url
+from .common import (
+    CliError,
+    emit,
+    get_state,
+    get_store,
+    json_option,
+    local_root,
+    parse_key_value,
+    resolve_ref,
+    shown_url,
+)
 
 if TYPE_CHECKING:
     from ..store import ArtifactStore
@@ -59,7 +69,7 @@ def archive_cmd(ctx: click.Context, dest: str, refs: tuple[str, ...], model_id: 
     if tags:
         filters["tags"] = list(tags)
     if refs:
-        arts = [store.resolve(r) for r in refs]
+        arts = [resolve_ref(store, r) for r in refs]
         if filters:
             keep = {a.id for a in store.find(**filters)}
             arts = [a for a in arts if a.id in keep]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from ..errors import SourceNotFoundError
+from ..errors import SourceIsFolderError, SourceNotFoundError
 from .common import (
     EXIT_ERROR,
     CliError,
@@ -24,9 +24,11 @@ from .common import (
     merge_metadata,
     parse_key_value,
     parse_when,
+    resolve_ref,
+    short_ids,
     want_json,
 )
-from .format import human_size, key_values, local_time, percent, printable, short_id, table, to_json
+from .format import human_size, key_values, local_time, percent, printable, table, to_json
 from .progress import progress_bar, stderr_is_tty
 
 if TYPE_CHECKING:
@@ -117,6 +119,8 @@ def put_cmd(ctx: click.Context, files: tuple[str, ...], artifact_type: str, name
         "metadata": metadata, "codec": codec,
     }
     for f in files:  # before opening (and maybe creating) the store
+        if f != "-" and os.path.isdir(f):
+            raise SourceIsFolderError(f)
         if f != "-" and not os.path.isfile(f):
             raise SourceNotFoundError(f if not os.path.exists(f) else f"{f} (not a regular file)")
     state = get_state(ctx)
@@ -155,13 +159,14 @@ def _file_size(path: str) -> int | None:
 def get_cmd(ctx: click.Context, ref: str, dest: str, as_json: bool) -> None:
     """Write the artifact REF to DEST, verified.
 
-    DEST is a file path or an existing folder (default: the current folder), which
-    receives the artifact's base name. An existing file is replaced atomically.
+    DEST is a file path or a folder (default: the current folder), which receives
+    the artifact's base name; a DEST ending in '/' is a folder and is created if
+    needed. An existing file is replaced atomically.
     """
     store = get_store(ctx)
-    art = store.resolve(ref)
-    if dest.endswith(("/", os.sep)) and not os.path.isdir(dest):
-        raise CliError(f"destination folder does not exist: {dest}")
+    art = resolve_ref(store, ref)
+    if dest.endswith(("/", os.sep)):
+        os.makedirs(dest, exist_ok=True)
     with progress_bar(art.size, f"get {art.ref}", enabled=get_state(ctx).progress) as bar:
         path = store.get(art, dest, progress=bar)
     emit(ctx, as_json, data={"path": str(path), **artifact_json(art)}, text=str(path))
@@ -177,7 +182,7 @@ def cat_cmd(ctx: click.Context, ref: str) -> None:
     """
     store = get_store(ctx)
     out = _binary_stdout()
-    with store.open(ref) as f:
+    with store.open(resolve_ref(store, ref)) as f:
         while True:
             chunk = f.read(_COPY_CHUNK)
             if not chunk:
@@ -206,15 +211,24 @@ def cat_cmd(ctx: click.Context, ref: str) -> None:
               help="Created after: ISO date/time (UTC if naive) or an age (7d, 12h).")
 @click.option("--before", default=None, metavar="WHEN", help="Created before: ISO date/time or an age.")
 @click.option("--order", default="-created_at", show_default=True, type=click.Choice(_ORDERS), help="Sort order.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0), help="At most this many (0: all).")
-@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Skip this many first.")
+@click.option("--limit", default=None, type=click.IntRange(min=0),
+              help="At most this many (0: all). Default: 50 in the table, every match with --json.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many first (the cursor the 'more' line on stderr gives).")
 @json_option
 @click.pass_context
 def ls_cmd(ctx: click.Context, artifact_types: tuple[str, ...], model_id: str | None, evaluation_id: str | None,
            suite_name: str | None, map_name: str | None, episode_id: str | None, tags: tuple[str, ...],
            all_tags: bool, meta: tuple[str, ...], name: str | None, name_prefix: str | None, after: str | None,
-           before: str | None, order: str, limit: int, offset: int, as_json: bool) -> None:
-    """List artifacts matching every filter, newest first."""
+           before: str | None, order: str, limit: int | None, offset: int, as_json: bool) -> None:
+    """List artifacts matching every filter, newest first.
+
+    \b
+    The ID column is the short id: the id's last 8 hex digits (longer when another
+    artifact shares them); every command that takes a REF accepts it.
+    With --json every match is printed unless --limit is given; when a page
+    leaves matches out, stderr says so and gives the --offset of the next page.
+    """
     filters: dict[str, Any] = {
         "model_id": model_id, "evaluation_id": evaluation_id, "suite_name": suite_name, "map_name": map_name,
         "episode_id": episode_id, "name": name, "name_prefix": name_prefix,
@@ -229,24 +243,34 @@ def ls_cmd(ctx: click.Context, artifact_types: tuple[str, ...], model_id: str | 
         filters["metadata"] = parse_key_value(meta)
     filters = {k: v for k, v in filters.items() if v is not None}
     store = get_store(ctx)
+    json_out = want_json(ctx, as_json)
+    if limit is None:
+        limit = 0 if json_out else 50
     arts = store.find(**filters, order_by=order, limit=limit or None, offset=offset)
-    if want_json(ctx, as_json):
+    if json_out:
         click.echo(to_json([artifact_json(a) for a in arts]))
+        _more(store, filters, limit, offset, len(arts))
         return
     if not arts:
         click.echo("no artifacts match" if filters or offset else "the store is empty", err=True)
         return
+    shorts = short_ids(store, [a.id for a in arts])
     rows = [
-        (short_id(a.id), a.ref, a.artifact_type, a.model_id or "-", human_size(a.size), human_size(a.stored_size),
+        (shorts[a.id], a.ref, a.artifact_type, a.model_id or "-", human_size(a.size), human_size(a.stored_size),
          a.codec, local_time(a.created_at))
         for a in arts
     ]
     click.echo(table(["ID", "REF", "TYPE", "MODEL", "SIZE", "STORED", "CODEC", "CREATED"], rows, align="llllrrll"))
-    if limit and len(arts) == limit:
+    _more(store, filters, limit, offset, len(arts))
+
+
+def _more(store: Any, filters: dict[str, Any], limit: int, offset: int, shown: int) -> None:
+    # One line on stderr when this page leaves matches out, naming the next page's cursor.
+    if limit and shown == limit:
         total = store.count(**filters)
-        if total > offset + len(arts):
-            click.echo(f"showing {offset + 1}-{offset + len(arts)} of {total}; use --limit/--offset for more",
-                       err=True)
+        if total > offset + shown:
+            click.echo(f"showing {offset + 1}-{offset + shown} of {total}; next page: --offset {offset + shown} "
+                       f"(--limit 0 for all)", err=True)
 
 
 @click.command("show")
@@ -256,7 +280,7 @@ def ls_cmd(ctx: click.Context, artifact_types: tuple[str, ...], model_id: str | 
 def show_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Show every field of the artifact REF, with its aliases."""
     store = get_store(ctx)
-    art = store.resolve(ref)
+    art = resolve_ref(store, ref)
     aliases = store.aliases(art)
     if want_json(ctx, as_json):
         click.echo(to_json({**artifact_json(art), "aliases": aliases}))
@@ -304,7 +328,7 @@ def rm_cmd(ctx: click.Context, refs: tuple[str, ...], yes: bool, as_json: bool) 
     store = get_store(ctx)
     arts: dict[str, Artifact] = {}
     for ref in refs:
-        art = store.resolve(ref)
+        art = resolve_ref(store, ref)
         arts.setdefault(art.id, art)
     if not yes:
         if not is_interactive():
@@ -325,7 +349,7 @@ def rm_cmd(ctx: click.Context, refs: tuple[str, ...], yes: bool, as_json: bool) 
 def alias_cmd(ctx: click.Context, ref: str, alias: str, as_json: bool) -> None:
     """Point NAME:ALIAS at the artifact REF (moving the alias if it existed)."""
     store = get_store(ctx)
-    art = store.set_alias(ref, alias)
+    art = store.set_alias(resolve_ref(store, ref), alias)
     emit(ctx, as_json, data={"alias": f"{art.name}:{alias}", "artifact": artifact_json(art)},
          text=f"{art.name}:{alias} -> {art.ref}  ({art.id})")
 

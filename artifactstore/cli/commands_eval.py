@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import CliError, emit, get_state, get_store, json_option, local_root, want_json
+from .common import CliError, emit, get_store, json_option, want_json
 
 __all__ = ["register"]
 
@@ -16,15 +16,22 @@ __all__ = ["register"]
 @click.command("history")
 @click.option("--model", "model_id", help="Only this model's evaluations.")
 @click.option("--champions", "champions_only", is_flag=True, help="Only evaluations that became champion.")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most this many (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many (0: all). Default: 50 in the table, every record with --json.")
 @json_option
 @click.pass_context
-def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, limit: int, as_json: bool) -> None:
-    """Evaluation history, newest first."""
+def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, limit: int | None,
+                as_json: bool) -> None:
+    """Evaluation history, newest first (a page that leaves records out says so on stderr)."""
     from .format import local_time, table
 
     store = get_store(ctx)
-    recs = store.evaluations(model_id, champions_only=champions_only, limit=limit or None)
+    if limit is None:
+        limit = 0 if want_json(ctx, as_json) else 50
+    recs = store.evaluations(model_id, champions_only=champions_only, limit=limit + 1 if limit else None)
+    if limit and len(recs) > limit:
+        recs = recs[:limit]
+        click.echo(f"showing the newest {limit} evaluations; more exist (--limit 0 for all)", err=True)
     rows = [(r.evaluation_id, r.model_id, f"{r.global_score:.4f}", f"{r.success_rate:.1%}",
              "yes" if r.is_champion else "", len(r.artifacts), local_time(r.timestamp)) for r in recs]
     emit(ctx, as_json, data=[r.to_dict() for r in recs],
@@ -33,9 +40,10 @@ def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, 
 
 
 @click.command("champions")
-@click.option("--limit", type=int, default=0, help="At most this many (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True, help="At most this many (0: all).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the champion progression as a PNG (needs artifactstore[plot]).")
+              help="Also write the champion progression as a PNG (needs artifactstore[plot]); "
+                   "with no champion yet nothing is written and the exit code is 1.")
 @json_option
 @click.pass_context
 def champions_cmd(ctx: click.Context, limit: int, plot_path: Path | None, as_json: bool) -> None:
@@ -44,6 +52,9 @@ def champions_cmd(ctx: click.Context, limit: int, plot_path: Path | None, as_jso
 
     store = get_store(ctx)
     chain = store.champion_history(limit or None)
+    if plot_path is not None and not chain:
+        raise CliError(f"nothing to plot: no champion yet, {plot_path} not written "
+                       "(promote one with 'artifactstore promote' or the API's promote_champion)")
     if plot_path is not None:
         from ..evaluation.plots import plot_champions
 
@@ -110,10 +121,10 @@ def gc_cmd(ctx: click.Context, policies: tuple[str, ...], grace_seconds: float, 
 @click.command("export-episodes")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "both", "parquet"]), default="both",
-              show_default=True)
-@click.option("--model", "model_id")
-@click.option("--evaluation", "evaluation_id")
-@click.option("--suite", "suite_name")
+              show_default=True, help="What to store: a CSV table, a JSON document, both, or Parquet.")
+@click.option("--model", "model_id", help="Model id recorded on the stored artifacts.")
+@click.option("--evaluation", "evaluation_id", help="Evaluation id recorded on the stored artifacts.")
+@click.option("--suite", "suite_name", help="Suite name recorded on the stored artifacts.")
 @json_option
 @click.pass_context
 def export_episodes_cmd(ctx: click.Context, source: Path, fmt: str, model_id: str | None,
@@ -155,11 +166,14 @@ def _read_rows(path: Path) -> Any:
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write the plot (default: the store folder, or ./demo-output).")
-@click.option("--models", type=click.IntRange(1, 6), default=6, show_default=True)
-@click.option("--episodes-per-map", "per_map", type=click.IntRange(1, 1000), default=25, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--no-plot", is_flag=True)
+              help="Also write a copy of the champion plot into this folder (it is stored as a 'plot' artifact "
+                   "either way).")
+@click.option("--models", type=click.IntRange(1, 6), default=6, show_default=True,
+              help="How many model variants to evaluate (each is evaluated once, the baseline twice).")
+@click.option("--episodes-per-map", "per_map", type=click.IntRange(1, 1000), default=25, show_default=True,
+              help="Simulated episodes per map and evaluation.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same scores).")
+@click.option("--no-plot", is_flag=True, help="Skip the champion progression plot (no matplotlib needed).")
 @json_option
 @click.pass_context
 def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int, seed: int, no_plot: bool,
@@ -169,61 +183,85 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
     from .format import human_size, percent, table
 
     store = get_store(ctx, create=True)
-    root = local_root(get_state(ctx).store_url)
-    out = out_dir or (root if root is not None else Path("demo-output"))
     quiet = want_json(ctx, as_json)
     if not quiet:
         click.echo(f"evaluation campaign on {store.url}")
-    s = run_demo(store, out, models=models, per_map=per_map, seed=seed, plot=not no_plot,
+    s = run_demo(store, out_dir, models=models, per_map=per_map, seed=seed, plot=not no_plot,
                  echo=(lambda _m: None) if quiet else click.echo)
-    st = s.stats
+    st, b = s.stats, s.stats_before
+    art = s.plot_artifact
     data = {"evaluations": s.evaluations, "promotions": s.promotions, "episodes": s.episodes,
-            "stats": st.to_dict(), "champions": [c.to_dict() for c in s.champions],
-            "gc_dry_run": {"would_delete": s.gc_would_delete, "would_free_bytes": s.gc_would_free},
-            "plot": str(s.plot) if s.plot else None, "seconds": round(s.seconds, 2), "notes": s.notes}
+            "stats": st.to_dict(), "stats_before": b.to_dict() if b else None,
+            "champions": [c.to_dict() for c in s.champions],
+            "gc_dry_run": {"policies": s.gc_policies, "would_delete": s.gc_would_delete,
+                           "would_free_bytes": s.gc_would_free},
+            "plot": str(s.plot) if s.plot else None,
+            "plot_artifact": {"id": art.id, "ref": art.ref} if art else None,
+            "seconds": round(s.seconds, 2), "notes": s.notes}
 
     def text() -> str:
         total = st.total_size_bytes
-        summary = table(["", "value"], [
-            ("evaluations", s.evaluations), ("episodes", s.episodes), ("artifacts", st.total_artifacts),
-            ("unique blobs", st.unique_blobs),
-            ("original bytes", human_size(total)),
-            ("after dedup", f"{human_size(st.unique_size_bytes)} (saved {percent(st.dedup_saved_bytes, total)})"),
-            ("stored bytes", f"{human_size(st.stored_size_bytes)} (compression saved "
-                             f"{percent(st.compression_saved_bytes, st.unique_size_bytes)})"),
-            ("stored / original", percent(st.stored_size_bytes, total)),
-            ("gc dry run", f"would delete {s.gc_would_delete} artifacts, free {human_size(s.gc_would_free)}"),
-            ("time", f"{s.seconds:.1f} s"),
-        ], align="lr")
+        new_arts = st.total_artifacts - (b.total_artifacts if b else 0)
+        new_bytes = total - (b.total_size_bytes if b else 0)
+        new_stored = st.stored_size_bytes - (b.stored_size_bytes if b else 0)
+        summary = table(["", "this run", "whole store"], [
+            ("evaluations", s.evaluations, len(store.evaluations())),
+            ("episodes", s.episodes, "-"),
+            ("artifacts", new_arts, st.total_artifacts),
+            ("unique blobs", st.unique_blobs - (b.unique_blobs if b else 0), st.unique_blobs),
+            ("original bytes", human_size(new_bytes), human_size(total)),
+            ("after dedup", "-", f"{human_size(st.unique_size_bytes)} (saved {percent(st.dedup_saved_bytes, total)})"),
+            ("stored bytes (new blobs)", human_size(new_stored),
+             f"{human_size(st.stored_size_bytes)} (compression saved "
+             f"{percent(st.compression_saved_bytes, st.unique_size_bytes)})"),
+            ("stored / original", percent(new_stored, new_bytes), percent(st.stored_size_bytes, total)),
+        ], align="lrr")
         chain = table(["#", "champion", "score", "success", "previous", "improvement"],
                       [(c.seq, c.model_id, f"{c.global_score:.4f}", f"{c.success_rate:.1%}",
                         c.previous_model_id or "", _improvement(c.improvement_metrics)) for c in s.champions],
                       align="rllrll")
-        parts = ["", summary, "", "champion chain (newest first):", chain]
+        parts = ["", summary,
+                 f"gc dry run (policies {' + '.join(s.gc_policies)}, whole store): would delete "
+                 f"{s.gc_would_delete} artifacts, free {human_size(s.gc_would_free)}",
+                 f"time: {s.seconds:.1f} s", "", "champion chain (newest first):", chain]
+        if art:
+            parts.append(f"\nchampion progression plot: stored as {art.ref} (type plot, id {art.id}); "
+                         f"'artifactstore get {art.ref} .' writes it here")
         if s.plot:
-            parts.append(f"\nchampion progression plot: {s.plot}")
+            parts.append(f"copy written to {s.plot}")
         parts += [f"note: {n}" for n in s.notes]
         return "\n".join(parts)
 
     emit(ctx, as_json, data=data, text=text)
 
 
-
-
 @click.command("checkout")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--all-versions", is_flag=True, help="Every version, as NAME@vN (default: the latest of each name).")
-@click.option("--copy", "copy_files", is_flag=True, help="Always write copies (default: hard links where possible).")
+@click.option("--copy", "copy_files", is_flag=True,
+              help="Always write full copies (default: reflinks where the filesystem has them, else copies).")
+@click.option("--link", "hard_link", is_flag=True,
+              help="Hard-link uncompressed blobs into the view: no extra space, but a write through a link "
+                   "corrupts the store.")
 @json_option
 @click.pass_context
-def checkout_cmd(ctx: click.Context, dest: Path, all_versions: bool, copy_files: bool, as_json: bool) -> None:
-    """Materialise DEST/<type>/<model>/<name>: a browsable view of the store."""
+def checkout_cmd(ctx: click.Context, dest: Path, all_versions: bool, copy_files: bool, hard_link: bool,
+                 as_json: bool) -> None:
+    """Materialise DEST/<type>/<model>/<name>: a browsable view of the store.
+
+    Every file is verified. Re-running it updates the view in place.
+    """
     from ..checkout import checkout
 
+    if copy_files and hard_link:
+        raise click.UsageError("--copy and --link exclude each other")
+    if hard_link:
+        click.echo("warning: --link: the view's files are the store's blobs; writing to one corrupts the store "
+                   "(artifactstore verify reports it)", err=True)
     store = get_store(ctx)
-    r = checkout(store, dest, all_versions=all_versions, link=not copy_files)
+    r = checkout(store, dest, all_versions=all_versions, link=hard_link, reflink=not copy_files)
     emit(ctx, as_json, data=r.to_dict(),
-         text=f"{r.files} files under {r.dest} ({r.linked} hard links, {r.copied} copies)")
+         text=f"{r.files} files under {r.dest} ({r.reflinked} reflinks, {r.linked} hard links, {r.copied} copies)")
 
 
 def register(group: click.Group) -> None:

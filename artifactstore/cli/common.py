@@ -37,6 +37,7 @@ import click
 from ..redact import redact_url
 
 if TYPE_CHECKING:
+    from ..models import Artifact
     from ..store import ArtifactStore
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "parse_json_value",
     "parse_key_value",
     "parse_when",
+    "resolve_ref",
+    "short_ids",
     "want_json",
 ]
 
@@ -91,8 +94,26 @@ def describe_error(exc: BaseException) -> str:
         if exc.filename2 is not None:
             where = f"{exc.filename} -> {exc.filename2}"
         return one_line(f"{where}: {exc.strerror}" if where else exc.strerror)
+    hint = credentials_hint(exc)
+    if hint:
+        return hint
     text = str(exc)
     return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def credentials_hint(exc: BaseException) -> str | None:
+    """A one-line fix for a cloud SDK's "no credentials" error (found anywhere in the cause chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return ("no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+                    "or pass -o key=... -o secret=... (-o anon=true for a public bucket)")
+        if name == "DefaultCredentialsError":
+            return ("no GCS credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, "
+                    "or pass -o token=anon for a public bucket")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def is_broken_pipe(exc: BaseException) -> bool:
@@ -152,7 +173,8 @@ def get_store(ctx: click.Context, *, create: bool = False) -> ArtifactStore:
         )
     store = open_store(state.store_url, state.catalog_url, **state.store_options)
     state.store = store
-    state.created = not exists
+    # A remote store has no folder to look at first: ask the store whether this open created it.
+    state.created = bool(getattr(store, "created", False)) if root is None else not exists
     ctx.find_root().call_on_close(_closer(state))
     return store
 
@@ -205,6 +227,52 @@ def catalog_url(store: ArtifactStore) -> str:
     if url is not None and str(getattr(url, "drivername", "")).startswith("sqlite"):
         return str(url)
     return str(store.catalog.url)
+
+
+# --- short ids -------------------------------------------------------------------------------
+
+_SHORT = re.compile(r"^[0-9a-f-]{4,35}$")
+SHORT_ID_LENGTH = 8
+
+
+def resolve_ref(store: ArtifactStore, ref: str) -> Artifact:
+    """``store.resolve(ref)``, and when nothing has that id/name: the artifact whose id
+    ends (the short form ``ls`` prints) or starts with ``ref``.
+
+    A name always wins over a short id. Several matches raise
+    :class:`~artifactstore.errors.AmbiguousRefError` listing them.
+    """
+    from ..errors import AmbiguousRefError, ArtifactNotFoundError
+
+    try:
+        return store.resolve(ref)
+    except ArtifactNotFoundError:
+        frag = ref.lower()
+        if not _SHORT.match(frag):
+            raise
+        found = store.catalog.ids_matching(frag, limit=11)
+        if len(found) > 1:
+            raise AmbiguousRefError(ref, found[:10], more=len(found) > 10) from None
+        if not found:
+            raise
+        return store.resolve(found[0])
+
+
+def short_ids(store: ArtifactStore, ids: Iterable[str]) -> dict[str, str]:
+    """The short form of each id, as ``ls`` prints it: its last 8 hex digits (the random
+    part: UUIDv7s of one batch share their leading, time-ordered digits), lengthened up
+    to the last 12, then the full id, until no other artifact in the catalog matches it."""
+    out: dict[str, str] = {}
+    for aid in ids:
+        tail = aid.replace("-", "")
+        short = aid
+        for n in (SHORT_ID_LENGTH, 12):
+            cand = tail[-n:]
+            if store.catalog.ids_matching(cand, limit=2) == [aid]:
+                short = cand
+                break
+        out[aid] = short
+    return out
 
 
 # --- parsing ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from .._version import __version__
-from .common import DEFAULT_STORE, CliError, State, describe_error, get_state, is_broken_pipe
+from .common import DEFAULT_STORE, CliError, State, credentials_hint, describe_error, get_state, is_broken_pipe
 
 __all__ = ["COMMAND_MODULES", "cli", "main", "register_commands"]
 
@@ -29,6 +29,8 @@ COMMAND_MODULES: list[str] = [
     "artifactstore.cli.commands_eval",
     "artifactstore.cli.commands_archive",
     "artifactstore.cli.commands_cache",
+    "artifactstore.cli.commands_search",
+    "artifactstore.cli.commands_record",
 ]
 
 
@@ -50,6 +52,9 @@ class ArtifactStoreGroup(click.Group):
         except Exception as exc:
             if _debug(ctx):
                 raise
+            hint = credentials_hint(exc)
+            if hint:
+                raise CliError(hint) from exc
             raise CliError(f"{describe_error(exc)} (unexpected; run with --debug for the traceback)") from exc
 
 

@@ -12,37 +12,29 @@ import io
 import zlib
 from typing import BinaryIO
 
-from .base import Codec, Encoder, Writable
+from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, guard_decoder
 
-__all__ = ["GzipCodec", "GzipEncoder", "GzipReader"]
+__all__ = ["CHUNK", "DECODE_ERRORS", "GzipCodec", "GzipEncoder", "GzipReader"]
 
-#: Input is compressed, and the source read, in pieces of this size, so that
-#: one large write() never holds its whole compressed output at once.
-CHUNK = 1 << 20
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib writes and checks the gzip header and CRC-32/size trailer
+#: What zlib and :class:`GzipReader` raise on damaged gzip data.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, EOFError, ValueError)
 
 
-class GzipEncoder(Encoder):
+class GzipEncoder(StreamEncoder):
     """Streaming gzip encoder writing one member to ``dest``."""
 
     def __init__(self, dest: Writable, level: int = 6) -> None:
+        super().__init__()
         self._dest = dest
         self._z = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
-        self._finished = False
 
-    def write(self, data: bytes | memoryview) -> None:
-        if self._finished:
-            raise ValueError("write() after finish()")
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), CHUNK):
-            out = self._z.compress(view[start : start + CHUNK])
-            if out:
-                self._dest.write(out)
+    def encode(self, piece: memoryview) -> None:
+        out = self._z.compress(piece)
+        if out:
+            self._dest.write(out)
 
-    def finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
+    def end(self) -> None:
         self._dest.write(self._z.flush(zlib.Z_FINISH))
 
 
@@ -102,4 +94,4 @@ class GzipCodec(Codec):
         return GzipEncoder(dest, self.level)
 
     def decoder(self, src: BinaryIO) -> BinaryIO:
-        return io.BufferedReader(GzipReader(src), CHUNK)
+        return guard_decoder(GzipReader(src), self.name, DECODE_ERRORS)

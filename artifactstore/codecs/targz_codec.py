@@ -16,20 +16,26 @@ import io
 import tarfile
 from typing import IO, BinaryIO
 
-from .base import Codec, Encoder, Writable
-from .gzip_codec import CHUNK, GzipEncoder, GzipReader
+from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, guard_decoder
+from .gzip_codec import DECODE_ERRORS as GZIP_DECODE_ERRORS
+from .gzip_codec import GzipEncoder, GzipReader
 from .zip_codec import check_member_name
 
-__all__ = ["TarGzCodec", "TarGzEncoder"]
+__all__ = ["DECODE_ERRORS", "TarGzCodec", "TarGzEncoder"]
 
 _BLOCK = tarfile.BLOCKSIZE  # 512
 _RECORD = tarfile.RECORDSIZE  # 10240: tarfile pads archives to whole records
+#: What tarfile and the gzip layer raise on a damaged tar.gz stream.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (tarfile.TarError, UnicodeDecodeError, *GZIP_DECODE_ERRORS)
 
 
-class TarGzEncoder(Encoder):
+class TarGzEncoder(StreamEncoder):
     """Streaming encoder writing a one-member tar.gz to ``dest``."""
 
+    chunk_size = 1 << 62  # the gzip encoder underneath bounds its pieces
+
     def __init__(self, dest: Writable, *, size: int, member_name: str, level: int = 6) -> None:
+        super().__init__()
         info = tarfile.TarInfo(check_member_name(member_name))
         info.size = size
         info.mode = 0o644
@@ -41,26 +47,20 @@ class TarGzEncoder(Encoder):
         self._size = size
         self._remaining = size
         self._total = len(header)
-        self._finished = False
 
-    def write(self, data: bytes | memoryview) -> None:
-        if self._finished:
-            raise ValueError("write() after finish()")
-        n = memoryview(data).nbytes
+    def encode(self, piece: memoryview) -> None:
+        n = piece.nbytes
         if n > self._remaining:
             raise ValueError(f"tar.gz encoder got more than the {self._size} bytes declared")
-        self._gz.write(data)
+        self._gz.write(piece)
         self._remaining -= n
         self._total += n
 
-    def finish(self) -> None:
-        if self._finished:
-            return
+    def check_complete(self) -> None:
         if self._remaining:
-            raise ValueError(
-                f"tar.gz encoder got {self._size - self._remaining} bytes, {self._size} were declared"
-            )
-        self._finished = True
+            raise ValueError(f"tar.gz encoder got {self._size - self._remaining} bytes, {self._size} were declared")
+
+    def end(self) -> None:
         tail = -self._total % _BLOCK + 2 * _BLOCK  # pad the member, then two zero blocks end the archive
         tail += -(self._total + tail) % _RECORD
         self._gz.write(bytes(tail))
@@ -142,4 +142,4 @@ class TarGzCodec(Codec):
         return TarGzEncoder(dest, size=size, member_name=member_name, level=self.level)
 
     def decoder(self, src: BinaryIO) -> BinaryIO:
-        return io.BufferedReader(_TarMemberReader(src), CHUNK)
+        return guard_decoder(_TarMemberReader(src), self.name, DECODE_ERRORS)

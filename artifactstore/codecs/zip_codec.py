@@ -9,15 +9,27 @@ central directory, so it needs a seekable source.
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 from typing import IO, BinaryIO
 
 from ..errors import InvalidNameError
-from .base import Codec, Encoder, Writable
+from .base import Codec, Encoder, StreamEncoder, Writable, guard_decoder
 
-__all__ = ["ZipCodec", "ZipEncoder", "check_member_name"]
+__all__ = ["DECODE_ERRORS", "ZipCodec", "ZipEncoder", "check_member_name"]
 
-CHUNK = 1 << 20
+#: What zipfile, zlib and the member reader raise on a damaged zip archive.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    NotImplementedError,  # a flipped compression-method field
+    struct.error,
+    OverflowError,
+)
 #: Fixed timestamp: the same input gives the same blob.
 _DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -64,29 +76,22 @@ class _WriteOnlyDest:
         pass
 
 
-class ZipEncoder(Encoder):
+class ZipEncoder(StreamEncoder):
     """Streaming encoder writing a one-member deflated zip archive to ``dest``."""
 
     def __init__(self, dest: Writable, member_name: str) -> None:
+        super().__init__()
         info = zipfile.ZipInfo(check_member_name(member_name), date_time=_DATE_TIME)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o100644 << 16
         self._zip = zipfile.ZipFile(_WriteOnlyDest(dest), "w", compression=zipfile.ZIP_DEFLATED)
         # force_zip64: the size is unknown up front and may exceed 4 GiB.
         self._member = self._zip.open(info, "w", force_zip64=True)
-        self._finished = False
 
-    def write(self, data: bytes | memoryview) -> None:
-        if self._finished:
-            raise ValueError("write() after finish()")
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), CHUNK):
-            self._member.write(view[start : start + CHUNK])
+    def encode(self, piece: memoryview) -> None:
+        self._member.write(piece)
 
-    def finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
+    def end(self) -> None:
         self._member.close()  # data descriptor
         self._zip.close()  # central directory; does not close dest
 
@@ -144,4 +149,4 @@ class ZipCodec(Codec):
         return ZipEncoder(dest, member_name)
 
     def decoder(self, src: BinaryIO) -> BinaryIO:
-        return io.BufferedReader(_ZipMemberReader(src), CHUNK)
+        return guard_decoder(_ZipMemberReader(src), self.name, DECODE_ERRORS)

@@ -13,9 +13,9 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from .base import Codec, Encoder, Writable
+from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, guard_decoder
 
-__all__ = ["DEFAULT_LEVEL", "DEFAULT_THREADS", "ZstdCodec", "ZstdEncoder", "ZstdReader"]
+__all__ = ["DECODE_ERRORS", "DEFAULT_LEVEL", "DEFAULT_THREADS", "ZstdCodec", "ZstdEncoder", "ZstdReader"]
 
 #: Chosen with ``benchmarks/bench_codecs.py`` (200 MB of episode CSV and JSON
 #: lines, 2 cores, median of 5-7 interleaved reps): level 1 stores 0.945x
@@ -28,32 +28,30 @@ DEFAULT_LEVEL = 1
 #: in most runs; zstd falls back to one thread for inputs smaller than a job.
 DEFAULT_THREADS = 2
 
-CHUNK = 1 << 20
+#: What zstandard and :class:`ZstdReader` raise on damaged zstd data.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (zstandard.ZstdError, EOFError, ValueError)
 
 _FRAME_MAGIC = 0xFD2FB528
 _SKIPPABLE_MASK, _SKIPPABLE_MAGIC = 0xFFFFFFF0, 0x184D2A50
 _MIN_LEVEL = -(1 << 17)  # ZSTD_minCLevel(): negative levels trade ratio for speed
 
 
-class ZstdEncoder(Encoder):
+class ZstdEncoder(StreamEncoder):
     """Streaming encoder writing one zstd frame to ``dest``."""
 
+    chunk_size = 1 << 62  # the zstd stream writer bounds its own output buffer (write_size)
+
     def __init__(self, dest: Writable, *, level: int, threads: int, size: int | None) -> None:
+        super().__init__()
         cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True, write_content_size=True)
         self._writer: Any = cctx.stream_writer(
             cast(IO[bytes], dest), size=-1 if size is None else size, write_size=CHUNK, closefd=False
         )
-        self._finished = False
 
-    def write(self, data: bytes | memoryview) -> None:
-        if self._finished:
-            raise ValueError("write() after finish()")
-        self._writer.write(data)
+    def encode(self, piece: memoryview) -> None:
+        self._writer.write(piece)
 
-    def finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
+    def end(self) -> None:
         # Ends the frame (and checks a pledged size); closefd=False keeps dest open.
         self._writer.close()
 
@@ -191,7 +189,7 @@ class ZstdCodec(Codec):
         return ZstdEncoder(dest, level=self.level, threads=self.threads, size=size)
 
     def decoder(self, src: BinaryIO) -> BinaryIO:
-        return io.BufferedReader(ZstdReader(src), CHUNK)
+        return guard_decoder(ZstdReader(src), self.name, DECODE_ERRORS)
 
     def __repr__(self) -> str:
         return f"<codec zstd level={self.level} threads={self.threads}>"

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -24,6 +25,7 @@ from ..errors import InvalidInputError, SourceNotFoundError
 from ..models import Artifact, ArtifactType, ChampionRecord, EvaluationRecord
 
 __all__ = [
+    "DEFAULT_DATABASE_NAME",
     "ArtifactManagerConfig",
     "ArtifactMetadata",
     "ChampionProgression",
@@ -31,9 +33,13 @@ __all__ = [
     "EvaluationHistory",
     "StoragePolicy",
     "load_config",
+    "seed_timestamp",
 ]
 
 log = logging.getLogger("artifactstore.compat")
+
+#: File name of the catalog inside ``base_path`` when ``database_path`` is not given.
+DEFAULT_DATABASE_NAME = "registry.db"
 
 
 class CompressionType(StrEnum):
@@ -85,14 +91,18 @@ class ArtifactManagerConfig:
     The seed's fields keep their meaning; where they differ from the seed it is said here.
 
     - ``base_path``: the store's root folder (used when ``store_url`` is not set).
-    - ``database_path``: the SQLite catalog file. ``None`` (the default) puts it
-      inside the store, ``<base_path>/catalog.db``. The catalog is an index: it
-      is rebuilt from the store if lost.
-    - ``compression_enabled``/``default_compression``: with compression on and
-      ``default_compression=None`` (the default), the store's ``auto`` codec
-      compresses with zstd only what compresses (video and other compressed
-      formats are stored as they are). Setting ``default_compression`` (e.g. the
-      seed's ``CompressionType.GZIP``) uses that codec for every artifact.
+    - ``database_path``: the SQLite catalog file, ``<base_path>/registry.db`` when
+      not given (``artifacts/registry.db`` with the defaults, as in the seed's
+      configuration block). A store made before this default, whose catalog is
+      ``<base_path>/catalog.db``, keeps using that file. The catalog is an index:
+      it is rebuilt from the store if lost. It holds the seed's tables as
+      read-only SQL views (see :meth:`ArtifactManager.ensure_seed_views`).
+    - ``compression_enabled``/``default_compression``: compression on with the
+      seed's default ``CompressionType.GZIP`` stores every artifact as a gzip
+      blob (``<sha256>.gz``, readable with :func:`gzip.open`), as the seed did.
+      ``default_compression=None`` uses the store's ``auto`` codec instead
+      (what :func:`artifactstore.open` does): zstd only for what compresses,
+      video and other compressed formats stored as they are.
     - ``storage_policy``, ``max_artifacts_per_type``, ``max_age_days``: see
       :class:`StoragePolicy`.
     - ``auto_cleanup_enabled``: apply the policy while writing, at a bounded
@@ -112,7 +122,7 @@ class ArtifactManagerConfig:
     base_path: str = "artifacts"
     database_path: str | None = None
     compression_enabled: bool = True
-    default_compression: CompressionType | None = None
+    default_compression: CompressionType | None = CompressionType.GZIP
     storage_policy: StoragePolicy = StoragePolicy.KEEP_TOP_K
     max_artifacts_per_type: int = 100
     max_age_days: float = 30
@@ -127,7 +137,9 @@ class ArtifactManagerConfig:
 
     def __post_init__(self) -> None:
         self.base_path = os.fspath(self.base_path)
-        if self.database_path is not None:
+        if self.database_path is None:
+            self.database_path = os.path.join(self.base_path, DEFAULT_DATABASE_NAME)
+        else:
             self.database_path = os.fspath(self.database_path)
         if self.default_compression is not None:
             self.default_compression = _enum(CompressionType, self.default_compression, "default_compression")
@@ -185,29 +197,57 @@ def load_config(path: str | os.PathLike[str]) -> ArtifactManagerConfig:
 # --- records -------------------------------------------------------------------------------
 
 
-def _type_member(value: str) -> ArtifactType | str:
+def _pseudo_member(cls: type[Enum], value: str) -> Any:
+    # A member-like instance of ``cls`` for a value it does not list (a custom artifact type such
+    # as "archive", a plugin's codec): ``.value``/``.name`` work, it equals its string, and
+    # ``cls(value)`` still refuses the value, so the enum itself is unchanged.
+    member = str.__new__(cls, value)  # type: ignore[call-overload,type-var]
+    member._name_ = re.sub(r"\W", "_", value).upper()
+    member._value_ = value
+    return member
+
+
+_PSEUDO: dict[tuple[type[Enum], str], Any] = {}
+
+
+def _member(cls: type[Enum], value: str) -> Any:
     try:
-        return ArtifactType(value)
+        return cls(value)
     except ValueError:
-        return value  # a custom type ("archive", a plugin's): kept as its string
+        key = (cls, value)
+        if key not in _PSEUDO:
+            _PSEUDO[key] = _pseudo_member(cls, value)
+        return _PSEUDO[key]
 
 
-def _compression_member(codec: str) -> CompressionType | str:
-    try:
-        return CompressionType(codec)
-    except ValueError:
-        return codec  # a codec a plugin registers
+def _type_member(value: str) -> ArtifactType:
+    """The :class:`ArtifactType` of a stored type: a member, or a member-like instance for a custom type."""
+    return _member(ArtifactType, value)  # type: ignore[no-any-return]
 
 
-def _iso(ts: _dt.datetime) -> str:
-    return ts.isoformat()
+def _compression_member(codec: str) -> CompressionType:
+    """The :class:`CompressionType` of a stored codec (member-like for a plugin's codec)."""
+    return _member(CompressionType, codec)  # type: ignore[no-any-return]
+
+
+def seed_timestamp(ts: _dt.datetime) -> str:
+    """A store timestamp as the seed wrote them: ISO 8601 in naive local time, like
+    ``datetime.now().isoformat()``, so ``datetime.fromisoformat(x)`` compares with ``datetime.now()``.
+
+    The store keeps UTC; the aware UTC value is ``datetime.fromisoformat(x).astimezone(timezone.utc)``.
+    """
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=_dt.UTC)
+    return ts.astimezone().replace(tzinfo=None).isoformat()
 
 
 @dataclass
 class ArtifactMetadata:
     """One row of the seed's ``artifacts`` table, built from an :class:`~artifactstore.models.Artifact`.
 
-    - ``artifact_type`` is an :class:`ArtifactType`, or a plain string for a custom type.
+    - ``artifact_type`` is an :class:`ArtifactType`; a custom type (``"archive"``, a
+      plugin's) comes as a member-like :class:`ArtifactType` instance whose
+      ``.value`` is the type's string (it is not listed when iterating the enum).
     - ``file_path`` is the stored blob. On a local store it is a real, readable
       file: the artifact's own bytes when ``compression_type`` is ``NONE``, else
       the *compressed* blob (as the seed's ``.gz`` files were). Treat it as
@@ -218,16 +258,19 @@ class ArtifactMetadata:
     - ``compression_type`` is the codec the blob is actually stored with.
       Because of deduplication it can differ from what the write asked for when
       the same bytes were stored before with another codec.
-    - ``checksum`` is the SHA-256 of the original bytes; ``created_at`` is ISO 8601, UTC.
+    - ``compression_type`` is a :class:`CompressionType` (member-like for a plugin's codec).
+    - ``checksum`` is the SHA-256 of the original bytes; ``created_at`` is ISO 8601 in
+      naive local time, as the seed wrote it (see :func:`seed_timestamp`).
+    - ``tags`` come back in the order they were given.
     - ``name`` and ``version`` (not in the seed) are the artifact's versioned name in the store.
     """
 
     artifact_id: str
-    artifact_type: ArtifactType | str
+    artifact_type: ArtifactType
     file_path: str
     original_size: int
     compressed_size: int | None = None
-    compression_type: CompressionType | str = CompressionType.NONE
+    compression_type: CompressionType = CompressionType.NONE
     checksum: str = ""
     created_at: str = ""
     model_id: str | None = None
@@ -250,7 +293,7 @@ class ArtifactMetadata:
             compressed_size=None if art.codec == "none" else art.stored_size,
             compression_type=_compression_member(art.codec),
             checksum=art.sha256,
-            created_at=_iso(art.created_at),
+            created_at=seed_timestamp(art.created_at),
             model_id=art.model_id,
             evaluation_id=art.evaluation_id,
             suite_name=art.suite_name,
@@ -265,7 +308,10 @@ class ArtifactMetadata:
 
 @dataclass
 class EvaluationHistory:
-    """One row of the seed's ``evaluation_history`` table (``timestamp`` is ISO 8601, UTC)."""
+    """One row of the seed's ``evaluation_history`` table.
+
+    ``timestamp`` is ISO 8601 in naive local time, as the seed wrote it (:func:`seed_timestamp`).
+    """
 
     evaluation_id: str
     model_id: str
@@ -282,7 +328,7 @@ class EvaluationHistory:
         return cls(
             evaluation_id=rec.evaluation_id,
             model_id=rec.model_id,
-            timestamp=_iso(rec.timestamp),
+            timestamp=seed_timestamp(rec.timestamp),
             global_score=rec.global_score,
             success_rate=rec.success_rate,
             is_champion=bool(rec.is_champion),
@@ -315,7 +361,7 @@ class ChampionProgression:
         return cls(
             champion_id=rec.champion_id,
             model_id=rec.model_id,
-            timestamp=_iso(rec.timestamp),
+            timestamp=seed_timestamp(rec.timestamp),
             global_score=rec.global_score,
             success_rate=rec.success_rate,
             previous_champion=rec.previous_model_id,

@@ -28,6 +28,7 @@ from ..refs import validate_name
 from ..retention.base import RetentionPolicy
 from ..store import ArtifactStore, open_store
 from .config import (
+    DEFAULT_DATABASE_NAME,
     ArtifactManagerConfig,
     ArtifactMetadata,
     ChampionProgression,
@@ -39,7 +40,7 @@ from .config import (
 if TYPE_CHECKING:
     from ..sync import SyncReport
 
-__all__ = ["ARCHIVE_TYPE", "ArtifactManager", "create_artifact_manager"]
+__all__ = ["ARCHIVE_TYPE", "VIEW_FOLDER", "ArtifactManager", "create_artifact_manager"]
 
 log = logging.getLogger("artifactstore.compat")
 
@@ -47,6 +48,9 @@ log = logging.getLogger("artifactstore.compat")
 #: A type of their own (the seed used ``LOG``) so that archives neither show up
 #: as logs nor compete with logs or reports for a per-type retention quota.
 ARCHIVE_TYPE = "archive"
+
+#: Folder of the by-type view inside the store's root (see :attr:`ArtifactManager.subdirs`).
+VIEW_FOLDER = "by-type"
 
 
 class ArtifactManager:
@@ -83,13 +87,18 @@ class ArtifactManager:
         self._owns_store = store is None
         if store is None:
             url = config.store_url or config.base_path
-            catalog = config.catalog_url or config.database_path
+            catalog = config.catalog_url or self._database_path(config)
             if catalog is not None and "://" not in catalog:
                 Path(catalog).expanduser().parent.mkdir(parents=True, exist_ok=True)
             store = open_store(url, catalog, **config.storage_options)
         self.store = store
         root = store.backend.local_path("")
         self.base_path: Path | None = Path(root) if root is not None else None
+        #: Root of the by-type view that :meth:`checkout` writes (``<base_path>/by-type``).
+        self.view_path = (self.base_path or Path(config.base_path)) / VIEW_FOLDER
+        #: The seed's per-type folders: each :class:`ArtifactType`'s folder of the by-type view
+        #: (``<view_path>/<type>/<model id>/<name>`` once :meth:`checkout` has run).
+        self.subdirs: dict[ArtifactType, Path] = {t: self.view_path / t.value for t in ArtifactType}
         self._lock = threading.Lock()
         self._cleanup_lock = threading.Lock()
         self._writes_since_check = 0
@@ -115,6 +124,23 @@ class ArtifactManager:
         return f"<ArtifactManager {self.store.url}>"
 
     # --- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _database_path(config: ArtifactManagerConfig) -> str | None:
+        """The catalog file for the config: ``database_path``, except that the derived default
+        (``<base_path>/registry.db``) gives way to the store's own default catalog for a
+        ``store_url``, and to ``<base_path>/catalog.db`` for a store made before that default."""
+        db = config.database_path
+        derived = os.path.join(config.base_path, DEFAULT_DATABASE_NAME)
+        if db is None or db != derived:
+            return db
+        if config.store_url:
+            return None
+        legacy = os.path.join(config.base_path, "catalog.db")
+        if not os.path.exists(db) and os.path.exists(legacy):
+            log.info("using the existing catalog %s (database_path not set)", legacy)
+            return legacy
+        return db
 
     def _codec(self, compress: bool | None) -> str:
         """The store codec for a write: see :meth:`store_artifact`."""
@@ -249,9 +275,9 @@ class ArtifactManager:
         self,
         video_path: str | os.PathLike[str],
         model_id: str | None = None,
+        evaluation_id: str | None = None,
         episode_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-        evaluation_id: str | None = None,
     ) -> str:
         """Store a video tagged ``video`` and ``failure_analysis``; return its id.
 
@@ -268,9 +294,9 @@ class ArtifactManager:
         self,
         trace_path: str | os.PathLike[str],
         model_id: str | None = None,
+        evaluation_id: str | None = None,
         episode_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-        evaluation_id: str | None = None,
     ) -> str:
         """Store a trace file tagged ``trace`` and ``failure_analysis``; return its id."""
         return self.store_artifact(
@@ -363,14 +389,12 @@ class ArtifactManager:
     def get_evaluation_history(
         self,
         model_id: str | None = None,
-        champions_only: bool = False,
         limit: int | None = None,
+        champions_only: bool = False,
     ) -> list[EvaluationHistory]:
-        """Recorded evaluations, newest first."""
-        if not isinstance(champions_only, bool):
-            raise InvalidInputError(
-                "champions_only must be a bool; pass limit by keyword: get_evaluation_history(model_id, limit=N)"
-            )
+        """Recorded evaluations, newest first (the seed's positional order: model, limit, champions_only)."""
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+            raise InvalidInputError(f"limit must be an integer or None, not {limit!r}")
         return [EvaluationHistory.from_record(r)
                 for r in self.store.evaluations(model_id, champions_only=champions_only, limit=limit)]
 
@@ -399,8 +423,11 @@ class ArtifactManager:
         """One artifact's metadata (an id or a ref); unknown raises ``ArtifactNotFoundError``."""
         return self._metadata(self.store.resolve(artifact_id))
 
-    def retrieve_artifact(self, artifact_id: str, output_path: str | os.PathLike[str] | None = None) -> str:
-        """Write the artifact's original bytes (verified) to ``output_path``; return the path.
+    def retrieve_artifact(self, artifact_id: str, output_path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the artifact's original bytes (verified) to ``output_path``; return its :class:`~pathlib.Path`.
+
+        The returned path is ``Path(output_path)`` as given (relative stays relative, so
+        ``retrieved == Path(output_path)``); for a folder, the artifact's base name inside it.
 
         Without ``output_path`` the file goes to a new temporary folder, under
         the artifact's base name; the caller removes it. Missing parent folders
@@ -415,9 +442,9 @@ class ArtifactManager:
             out = Path(output_path)
             if not out.is_dir():
                 out.parent.mkdir(parents=True, exist_ok=True)
-        path = self.store.get(art, out)
+        path = Path(self.store.get(art, out))
         log.info("retrieved artifact %s to %s", art.id, path)
-        return str(path)
+        return path
 
     def get_storage_stats(self) -> dict[str, Any]:
         """Storage figures, computed in SQL by the catalog.
@@ -441,14 +468,19 @@ class ArtifactManager:
             "compressed_size_bytes": s.stored_size_bytes,
             "compression_ratio": ratio,
             "storage_efficiency": 1.0 - ratio if s.total_size_bytes else 0.0,
-            "artifacts_by_type": dict(s.artifacts_by_type),
-            "artifacts_by_model": dict(s.artifacts_by_model),
+            "artifacts_by_type": self._groups("artifact_type", s.artifacts_by_type),
+            "artifacts_by_model": self._groups("model_id", s.artifacts_by_model),
             "unique_blobs": s.unique_blobs,
             "unique_size_bytes": s.unique_size_bytes,
             "dedup_saved_bytes": s.dedup_saved_bytes,
             "compression_saved_bytes": s.compression_saved_bytes,
             "bytes_by_codec": dict(s.bytes_by_codec),
         }
+
+    def _groups(self, column: str, counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+        # The seed's shape: {key: {"count": n, "size_bytes": original bytes}}, one SQL sum per key.
+        return {k: {"count": n, "size_bytes": self.store.catalog.stats({column: k}).total_size_bytes}
+                for k, n in counts.items()}
 
     # --- cleanup, archives, backups ------------------------------------------------------
 

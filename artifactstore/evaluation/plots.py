@@ -58,11 +58,12 @@ def plot_champions(store: Any, dest: str | os.PathLike[str], *, title: str = "Ch
         ax.set_ylabel("global score")
         ax.grid(True, alpha=0.3)
         if by_model or chain:
-            ax.legend(fontsize=8, loc="lower right")
+            # Outside the axes, so that no point (the last evaluation's, bottom right) is hidden under it.
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         fig.tight_layout()
         out = Path(dest)
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format="png")
+        fig.savefig(out, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
     return out

@@ -27,8 +27,10 @@ What the suite checks, against the contract in :mod:`artifactstore.codecs.base`:
   but ``write``, and ``finish()`` does not close it;
 - memory stays bounded (``tracemalloc`` peak) while a :attr:`CodecTests.stream_size`
   stream is encoded and decoded;
-- corrupt or truncated encoded data raises on decode (skipped, with the reason,
-  when :attr:`CodecTests.detects_corruption` is ``False``);
+- corrupt (bit-flipped) or truncated encoded data raises
+  :class:`~artifactstore.errors.CorruptDataError` on decode, never the
+  compression library's own error (skipped, with the reason, when
+  :attr:`CodecTests.detects_corruption` is ``False``);
 - encoders and decoders of one codec instance work from several threads at once.
 
 Class attributes tune the suite for a codec that needs it; lowering the
@@ -49,6 +51,7 @@ from typing import Any, BinaryIO, ClassVar
 import pytest
 
 from artifactstore.codecs.base import Codec, Encoder
+from artifactstore.errors import CorruptDataError, IntegrityError
 
 __all__ = ["CodecTests", "WriteOnlySink", "compressible_bytes", "decode", "encode", "mixed_bytes", "random_bytes"]
 
@@ -499,28 +502,71 @@ class CodecTests:
 
     # --- corruption -----------------------------------------------------------------------
 
+    _DAMAGE: ClassVar[tuple[str, ...]] = (
+        "flip-middle",
+        "flip-bit-first-byte",
+        "flip-bit-middle",
+        "flip-bit-three-quarters",
+        "cut-last-byte",
+        "cut-half",
+        "cut-to-header",
+        "empty",
+    )
+
     def _damage(self, encoded: bytes, how: str) -> bytes:
         mid = len(encoded) // 2
         if how == "flip-middle":
             return encoded[:mid] + bytes(b ^ 0xFF for b in encoded[mid : mid + 16]) + encoded[mid + 16 :]
+        if how.startswith("flip-bit-"):
+            where = {"first-byte": 0, "middle": mid, "three-quarters": 3 * len(encoded) // 4}
+            at = where[how.removeprefix("flip-bit-")]
+            return encoded[:at] + bytes([encoded[at] ^ 0x10]) + encoded[at + 1 :]
         if how == "cut-last-byte":
             return encoded[:-1]
         if how == "cut-half":
             return encoded[:mid]
+        if how == "cut-to-header":
+            return encoded[:12]
+        if how == "empty":
+            return b""
         raise AssertionError(how)
 
-    @pytest.mark.parametrize("how", ["flip-middle", "cut-last-byte", "cut-half"])
-    def test_corrupt_data_raises(self, codec: Codec, how: str) -> None:
+    @pytest.mark.parametrize("how", _DAMAGE)
+    def test_corrupt_data_raises_corrupt_data_error(self, codec: Codec, how: str) -> None:
+        """Damaged input raises :class:`~artifactstore.errors.CorruptDataError`, nothing else.
+
+        A decoder may also return bytes that differ from the original (the
+        store's SHA-256 check then catches them), but it must never return the
+        original bytes from damaged input without noticing, nor raise the
+        compression library's own exception type.
+        """
         if not self.detects_corruption:
             pytest.skip(f"{codec.name} has no checksum or framing to detect damage (detects_corruption = False)")
         data = mixed_bytes(1 * MiB, seed=20)
-        damaged = self._damage(encode(codec, data), how)
+        encoded = encode(codec, data)
+        damaged = self._damage(encoded, how)
+        assert damaged != encoded
         result: list[bytes] = []
         exc = _first_exception(lambda: result.append(decode(codec, damaged, read_size=64 * KiB)))
         assert exc is not None, (
             f"decoding {how} data gave {len(result[0])} bytes "
             f"({'identical to' if result[0] == data else 'different from'} the original) without an error"
         )
+        assert isinstance(exc, CorruptDataError), (
+            f"decoding {how} {codec.name} data raised {type(exc).__name__}: {exc}; the codec contract "
+            "says CorruptDataError (wrap the decoding stream with artifactstore.codecs.base.guard_decoder)"
+        )
+        assert isinstance(exc, IntegrityError)
+
+    @pytest.mark.parametrize("cut", [1, 2, 3, 5, 8, 17, 33, 64, 100, 511])
+    def test_truncated_data_raises_corrupt_data_error(self, codec: Codec, cut: int) -> None:
+        if not self.detects_corruption:
+            pytest.skip(f"{codec.name} has no checksum or framing to detect damage (detects_corruption = False)")
+        encoded = encode(codec, mixed_bytes(100 * KiB, seed=21))
+        if cut >= len(encoded):
+            pytest.skip(f"{codec.name} encodes the sample in {len(encoded)} bytes")
+        with pytest.raises(CorruptDataError):
+            decode(codec, encoded[:-cut], read_size=16 * KiB)
 
     # --- threads --------------------------------------------------------------------------
 

@@ -11,26 +11,27 @@ checksum, so a damaged blob raises on decode instead of returning garbage.
 
 from __future__ import annotations
 
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import lz4.frame
 
 from artifactstore import Codec, Encoder, hookimpl
-from artifactstore.codecs.base import Writable
+from artifactstore.codecs.base import StreamEncoder, Writable, guard_decoder
 from artifactstore.hookspecs import Registrar
 
-__all__ = ["Lz4Codec", "Lz4Encoder", "artifactstore_register_codecs"]
+__all__ = ["DECODE_ERRORS", "Lz4Codec", "Lz4Encoder", "artifactstore_register_codecs"]
 __version__ = "0.1.0"
 
-# Compress in pieces of this size so one large write() never holds its whole
-# compressed output in memory.
-_CHUNK = 1 << 20
+# What lz4.frame raises on damaged data: RuntimeError (bad magic, block or
+# checksum), EOFError (a frame cut short).
+DECODE_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, EOFError, ValueError)
 
 
-class Lz4Encoder(Encoder):
-    """Writes one LZ4 frame to ``dest`` as data comes."""
+class Lz4Encoder(StreamEncoder):
+    """Writes one LZ4 frame to ``dest`` as data comes (StreamEncoder feeds it 1 MiB pieces)."""
 
     def __init__(self, dest: Writable, *, level: int, size: int | None) -> None:
+        super().__init__()
         self._dest = dest
         self._compressor = lz4.frame.LZ4FrameCompressor(
             compression_level=level,
@@ -39,21 +40,13 @@ class Lz4Encoder(Encoder):
         )
         # The frame header records the size when the store knows it.
         self._dest.write(self._compressor.begin(source_size=size or 0))
-        self._finished = False
 
-    def write(self, data: bytes | memoryview) -> None:
-        if self._finished:
-            raise ValueError("write() after finish()")
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), _CHUNK):
-            out = self._compressor.compress(view[start : start + _CHUNK])
-            if out:
-                self._dest.write(out)
+    def encode(self, piece: memoryview) -> None:
+        out = self._compressor.compress(piece)
+        if out:
+            self._dest.write(out)
 
-    def finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
+    def end(self) -> None:
         # End mark and checksum. The store, not the codec, closes dest.
         self._dest.write(self._compressor.flush())
 
@@ -74,8 +67,9 @@ class Lz4Codec(Codec):
 
     def decoder(self, src: BinaryIO) -> BinaryIO:
         # LZ4FrameFile streams (bounded memory), checks the content checksum,
-        # raises EOFError on a truncated frame, and leaves src open on close().
-        return cast(BinaryIO, lz4.frame.LZ4FrameFile(src, mode="rb"))
+        # raises EOFError on a truncated frame, and leaves src open on close();
+        # guard_decoder turns its errors on damaged data into CorruptDataError.
+        return guard_decoder(lz4.frame.LZ4FrameFile(src, mode="rb"), self.name, DECODE_ERRORS)
 
 
 @hookimpl

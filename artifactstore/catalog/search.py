@@ -1,0 +1,412 @@
+"""Full-text search over the catalog: the query language, the indexed documents, and the
+per-engine index (SQLite FTS5, PostgreSQL ``tsvector`` + GIN) behind one interface.
+
+Both engines index the same pre-tokenised text: :func:`tokens` lowercases (casefold),
+strips diacritics and splits on everything that is not a letter or digit, so a word
+matches the same artifacts on SQLite and PostgreSQL. A document has four weighted
+columns: ``name``; ``fields`` (type, model, evaluation, suite, map, episode, id,
+sha256); ``tags``; ``meta`` (metadata flattened to ``key.sub value`` pairs).
+
+User text never reaches an engine's query parser as typed: :func:`parse_query` turns
+it into :class:`SearchQuery` terms made only of letters and digits, and
+:func:`fts5_query` / :func:`tsquery` build the engine's syntax from those, quoted.
+The engine string is passed as a bound parameter.
+
+The index is kept in the same transaction as the catalog rows:
+:func:`index_artifacts` after inserting artifacts, :func:`unindex` before deleting
+them, :func:`clear` when reindex replaces everything. A change to an artifact's tags
+or metadata must call ``unindex`` then ``index_artifacts`` for it in its transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import CatalogError, InvalidInputError, InvalidQueryError
+from ..models import Artifact
+
+__all__ = [
+    "CANDIDATES",
+    "MAX_QUERY_CHARS",
+    "MAX_TERMS",
+    "SearchQuery",
+    "Term",
+    "check_fts5",
+    "clear",
+    "create_index",
+    "document",
+    "document_of",
+    "fts5_query",
+    "index_artifacts",
+    "parse_query",
+    "rebuild_from_rows",
+    "search_docs",
+    "search_select",
+    "tokens",
+    "tsquery",
+    "unindex",
+]
+
+#: Longest query text accepted, and most terms in one query (both give InvalidQueryError).
+MAX_QUERY_CHARS = 10_000
+MAX_TERMS = 64
+_MAX_TOKEN = 100  # longer runs are cut (PostgreSQL skips lexemes over 2 KB; keep both engines alike)
+_MAX_META_CHARS = 64 << 10  # of flattened metadata text per artifact
+_CHUNK = 500
+# Runs of letters and digits: "_", "-", "." and the rest separate ("resnet50" is one word,
+# found by "resnet50" or "resnet*").
+_WORD = re.compile(r"[^\W_]+")
+
+# Column weights: a name hit outranks a model/type/tag hit, which outranks a metadata hit.
+_FTS_RANK = "bm25(search_fts, 10.0, 4.0, 4.0, 1.0)"
+
+_table_meta = sa.MetaData()
+#: One row per artifact: the four document columns (space-separated tokens). On SQLite,
+#: ``doc_id`` is the FTS5 rowid (external content); on PostgreSQL a generated ``doc``
+#: tsvector column carries the GIN index.
+search_docs = sa.Table(
+    "search_docs",
+    _table_meta,
+    sa.Column("artifact_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("meta", sa.Text, nullable=False),
+)
+_fts = sa.table("search_fts")
+
+_SQLITE_DDL = (
+    "CREATE TABLE IF NOT EXISTS search_docs (doc_id INTEGER PRIMARY KEY, artifact_id VARCHAR(36) NOT NULL UNIQUE, "
+    "name TEXT NOT NULL, fields TEXT NOT NULL, tags TEXT NOT NULL, meta TEXT NOT NULL)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(name, fields, tags, meta, content='search_docs', "
+    "content_rowid='doc_id', tokenize='unicode61 remove_diacritics 2', prefix='2 3')",
+)
+_PG_DDL = (
+    "CREATE TABLE IF NOT EXISTS search_docs (artifact_id VARCHAR(36) PRIMARY KEY, name TEXT NOT NULL, "
+    "fields TEXT NOT NULL, tags TEXT NOT NULL, meta TEXT NOT NULL, doc tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('simple', name), 'A') || setweight(to_tsvector('simple', fields), 'B') || "
+    "setweight(to_tsvector('simple', tags), 'B') || setweight(to_tsvector('simple', meta), 'C')) STORED)",
+    "CREATE INDEX IF NOT EXISTS ix_search_docs_doc ON search_docs USING GIN (doc)",
+)
+
+
+# --- text -> tokens ----------------------------------------------------------------------
+
+def tokens(text: str) -> list[str]:
+    """The index's tokens of ``text``: casefolded, diacritics removed, split on non-alphanumerics."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return [t[:_MAX_TOKEN] for t in _WORD.findall(folded)]
+
+
+def _flatten(prefix: str, value: Any, out: list[str], key: bool = True) -> None:
+    # "key.sub value" pairs; a list gives its key once, then its values
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, (list, tuple)):
+        if prefix and key:
+            out.append(prefix)
+        for v in value:
+            _flatten(prefix, v, out, key=False)
+    else:
+        if prefix and key:
+            out.append(prefix)
+        if value is not None:
+            out.append("true" if value is True else "false" if value is False else str(value))
+
+
+def document(
+    *, artifact_id: str, name: str, artifact_type: str, sha256: str, model_id: str | None = None,
+    evaluation_id: str | None = None, suite_name: str | None = None, map_name: str | None = None,
+    episode_id: str | None = None, tags: Iterable[str] = (), metadata: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The ``search_docs`` row of one artifact (its indexed text, tokenised)."""
+    fields = [artifact_type, model_id, evaluation_id, suite_name, map_name, episode_id]
+    hexes = tokens(f"{artifact_id} {sha256}")
+    meta: list[str] = []
+    _flatten("", dict(metadata or {}), meta)
+    meta_text = " ".join(meta)[:_MAX_META_CHARS]
+    return {
+        "artifact_id": artifact_id,
+        "name": " ".join(tokens(name)),
+        "fields": " ".join([t for f in fields if f for t in tokens(f)] + hexes),
+        "tags": " ".join(t for tag in tags for t in tokens(tag)),
+        "meta": " ".join(tokens(meta_text)),
+    }
+
+
+def document_of(a: Artifact) -> dict[str, str]:
+    """:func:`document` of an :class:`~artifactstore.models.Artifact`."""
+    return document(
+        artifact_id=a.id, name=a.name, artifact_type=a.artifact_type, sha256=a.sha256, model_id=a.model_id,
+        evaluation_id=a.evaluation_id, suite_name=a.suite_name, map_name=a.map_name, episode_id=a.episode_id,
+        tags=a.tags, metadata=a.metadata,
+    )
+
+
+# --- the query language ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Term:
+    """One query term: consecutive ``tokens`` (a phrase when more than one), its last token
+    a prefix when ``prefix``, and excluded from results when ``negated``."""
+
+    tokens: tuple[str, ...]
+    prefix: bool = False
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A parsed search: every positive term must match, no negated term may."""
+
+    text: str
+    terms: tuple[Term, ...]
+
+    @property
+    def positive(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if not t.negated)
+
+    @property
+    def negative(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.negated)
+
+
+_RAW_TERM = re.compile(r'(-?)"([^"]*)("?)(\*?)|(\S+)')
+
+
+def parse_query(text: str) -> SearchQuery:
+    """Parse user search text into terms; never fails on any string but an empty query.
+
+    Syntax: words (all must match, in any field), ``"exact words"`` (a phrase),
+    ``resnet*`` (prefix), ``-word`` or ``-"some words"`` (exclude). A word containing
+    punctuation (``resnet-50``, ``config.lr``) is the phrase of its parts. Anything that
+    is not a letter or digit is a separator, so engine syntax in the text (``NEAR(``,
+    ``AND``, ``'; --``, ``:*``) is only ever words. Raises :class:`InvalidQueryError`
+    when nothing is left to match, and for text over :data:`MAX_QUERY_CHARS` or over
+    :data:`MAX_TERMS` terms.
+    """
+    if not isinstance(text, str):
+        raise InvalidInputError(f"search text must be a string, not {type(text).__name__}")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidQueryError(text, f"longer than {MAX_QUERY_CHARS} characters")
+    terms: list[Term] = []
+    for m in _RAW_TERM.finditer(text):
+        if m.group(5) is not None:  # a bare word
+            word = m.group(5)
+            negated = word.startswith("-") and len(word) > 1
+            if negated:
+                word = word[1:]
+            prefix = word.endswith("*")
+            toks = tokens(word)
+        else:  # a quoted phrase (an unclosed quote runs to the end)
+            negated = m.group(1) == "-"
+            prefix = m.group(4) == "*"
+            toks = tokens(m.group(2))
+        if toks:
+            terms.append(Term(tuple(toks), prefix, negated))
+    terms = list(dict.fromkeys(terms))
+    if len(terms) > MAX_TERMS:
+        raise InvalidQueryError(text, f"more than {MAX_TERMS} terms")
+    if not terms:
+        raise InvalidQueryError(text, "no words to search for")
+    if not any(not t.negated for t in terms):
+        raise InvalidQueryError(text, "only excluded terms; add a word to search for")
+    return SearchQuery(text, tuple(terms))
+
+
+def _fts5_term(t: Term) -> str:
+    # tokens hold only letters and digits; doubling quotes is belt and braces
+    phrase = '"' + " ".join(tok.replace('"', '""') for tok in t.tokens) + '"'
+    return phrase + " *" if t.prefix else phrase
+
+
+def fts5_query(q: SearchQuery) -> str:
+    """The FTS5 MATCH expression of ``q`` (every token quoted)."""
+    out = " AND ".join(_fts5_term(t) for t in q.positive)
+    if len(q.positive) > 1:
+        out = f"({out})"
+    for t in q.negative:
+        out += " NOT " + _fts5_term(t)
+    return out
+
+
+def _ts_term(t: Term) -> str:
+    parts = ["'" + tok.replace("'", "''") + "'" for tok in t.tokens]
+    if t.prefix:
+        parts[-1] += ":*"
+    return "(" + " <-> ".join(parts) + ")"
+
+
+def tsquery(q: SearchQuery) -> str:
+    """The ``to_tsquery('simple', ...)`` text of ``q`` (every lexeme quoted)."""
+    out = " & ".join(_ts_term(t) for t in q.positive)
+    for t in q.negative:
+        out += " & !" + _ts_term(t)
+    return out
+
+
+# --- the index ---------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _fts5_error() -> str | None:
+    try:
+        con = sqlite3.connect(":memory:")
+        try:
+            con.execute("CREATE VIRTUAL TABLE probe USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None
+
+
+def check_fts5() -> None:
+    """Raise :class:`CatalogError` when this Python's sqlite3 module lacks FTS5."""
+    err = _fts5_error()
+    if err is not None:
+        raise CatalogError(
+            f"this Python's sqlite3 module (SQLite {sqlite3.sqlite_version}) has no usable FTS5 ({err}); "
+            "the catalog's search index needs it: use a Python built with FTS5 (python.org and distribution "
+            "builds are) or a PostgreSQL catalog"
+        )
+
+
+def create_index(conn: sa.Connection) -> None:
+    """Create the search tables and index (idempotent)."""
+    if conn.dialect.name == "sqlite":
+        check_fts5()
+    for stmt in _SQLITE_DDL if conn.dialect.name == "sqlite" else _PG_DDL:
+        conn.execute(sa.text(stmt))
+
+
+def index_artifacts(conn: sa.Connection, docs: Sequence[Mapping[str, str]]) -> None:
+    """Add these :func:`document` rows to the index (artifacts not indexed yet)."""
+    if not docs:
+        return
+    conn.execute(sa.insert(search_docs), [dict(d) for d in docs])
+    if conn.dialect.name == "sqlite":
+        ids = [d["artifact_id"] for d in docs]
+        for i in range(0, len(ids), _CHUNK):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO search_fts(rowid, name, fields, tags, meta) "
+                    "SELECT doc_id, name, fields, tags, meta FROM search_docs WHERE artifact_id IN :ids"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": ids[i : i + _CHUNK]},
+            )
+
+
+def unindex(conn: sa.Connection, artifact_ids: Sequence[str]) -> None:
+    """Remove these artifacts from the index."""
+    for i in range(0, len(artifact_ids), _CHUNK):
+        chunk = list(artifact_ids[i : i + _CHUNK])
+        if conn.dialect.name == "sqlite":
+            # external content: FTS5 removes a row given the exact values it indexed
+            conn.execute(
+                sa.text(
+                    "INSERT INTO search_fts(search_fts, rowid, name, fields, tags, meta) "
+                    "SELECT 'delete', doc_id, name, fields, tags, meta FROM search_docs WHERE artifact_id IN :ids"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": chunk},
+            )
+        conn.execute(sa.delete(search_docs).where(search_docs.c.artifact_id.in_(chunk)))
+
+
+def clear(conn: sa.Connection) -> None:
+    """Empty the index (reindex refills it with :func:`index_artifacts`)."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(sa.text("INSERT INTO search_fts(search_fts) VALUES ('delete-all')"))
+    conn.execute(sa.delete(search_docs))
+
+
+def rebuild_from_rows(conn: sa.Connection, batch: int = 2000) -> int:
+    """Fill an empty index from the catalog's ``artifacts`` and ``tags`` rows (the v3 -> v4
+    migration); return the number of artifacts indexed."""
+    import json
+
+    from . import schema as S
+
+    a, t = S.artifacts.c, S.tags.c
+    n, last = 0, ""
+    while True:
+        rows = list(conn.execute(
+            sa.select(a.id, a.name, a.artifact_type, a.sha256, a.model_id, a.evaluation_id, a.suite_name,
+                      a.map_name, a.episode_id, a.metadata).where(a.id > last).order_by(a.id).limit(batch)
+        ).mappings())
+        if not rows:
+            return n
+        ids = [r["id"] for r in rows]
+        tag_map: dict[str, list[str]] = {}
+        for i in range(0, len(ids), _CHUNK):
+            for aid, tag in conn.execute(sa.select(t.artifact_id, t.tag).where(t.artifact_id.in_(ids[i:i + _CHUNK]))):
+                tag_map.setdefault(aid, []).append(tag)
+        index_artifacts(conn, [
+            document(artifact_id=r["id"], name=r["name"], artifact_type=r["artifact_type"], sha256=r["sha256"],
+                     model_id=r["model_id"], evaluation_id=r["evaluation_id"], suite_name=r["suite_name"],
+                     map_name=r["map_name"], episode_id=r["episode_id"], tags=sorted(tag_map.get(r["id"], ())),
+                     metadata=json.loads(r["metadata"] or "{}"))
+            for r in rows
+        ])
+        n += len(rows)
+        last = ids[-1]
+
+
+#: A search ranks at most this many matches: the newest ones (by index order on SQLite, which
+#: is insertion order; by created_at on PostgreSQL). Ranking every match of a word that half
+#: the catalog holds cost 0.5-1 s at 100k artifacts; below this many matches ranking is exact.
+CANDIDATES = 1000
+
+
+def search_select(
+    dialect: str, q: SearchQuery, artifacts: sa.Table, where: Sequence[sa.ColumnElement[bool]],
+) -> sa.Select[Any]:
+    """SELECT of the ``artifacts`` rows matching ``q`` and ``where``, best first, then newest
+    (ranked among the newest :data:`CANDIDATES` matches)."""
+    if dialect == "sqlite":
+        rowid: sa.ColumnElement[Any] = sa.literal_column("search_fts.rowid")
+        inner = (
+            sa.select(rowid.label("doc_id"), sa.literal_column(_FTS_RANK).label("rank"))
+            .select_from(_fts)
+            .join(search_docs, sa.literal_column("search_docs.doc_id") == rowid)
+            .join(artifacts, artifacts.c.id == search_docs.c.artifact_id)
+            .where(sa.text("search_fts MATCH :fts_q").bindparams(fts_q=fts5_query(q)), *where)
+            .order_by(rowid.desc())
+            .limit(CANDIDATES)
+            .subquery("hits")
+        )
+        d = search_docs.alias("d")
+        return (
+            sa.select(artifacts)
+            .select_from(inner)
+            .join(d, sa.literal_column("d.doc_id") == inner.c.doc_id)
+            .join(artifacts, artifacts.c.id == d.c.artifact_id)
+            .order_by(inner.c.rank, artifacts.c.created_at.desc(), artifacts.c.id.desc())
+        )
+    tsq = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), sa.bindparam("ts_q", tsquery(q)))
+    doc: sa.ColumnElement[Any] = sa.literal_column("search_docs.doc")
+    inner_pg = (
+        sa.select(artifacts.c.id)
+        .select_from(search_docs)
+        .join(artifacts, artifacts.c.id == search_docs.c.artifact_id)
+        .where(doc.bool_op("@@")(tsq), *where)
+        .order_by(artifacts.c.created_at.desc(), artifacts.c.id.desc())
+        .limit(CANDIDATES)
+        .subquery("hits")
+    )
+    return (
+        sa.select(artifacts)
+        .select_from(inner_pg)
+        .join(artifacts, artifacts.c.id == inner_pg.c.id)
+        .join(search_docs, search_docs.c.artifact_id == inner_pg.c.id)
+        .order_by(sa.func.ts_rank(doc, tsq).desc(), artifacts.c.created_at.desc(), artifacts.c.id.desc())
+    )

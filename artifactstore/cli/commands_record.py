@@ -1,0 +1,97 @@
+"""Recording commands: record-eval (an evaluation and its scores) and promote (a champion)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .common import CliError, emit, get_store, json_option, parse_json_object, resolve_ref
+
+__all__ = ["register"]
+
+
+@click.command("record-eval")
+@click.argument("evaluation_id")
+@click.option("--model", "model_id", required=True, help="The evaluated model's id.")
+@click.option("--score", "global_score", type=float, required=True, help="Global score (a finite number).")
+@click.option("--success-rate", type=float, required=True, help="Success rate, 0 to 1.")
+@click.option("--artifact", "artifacts", multiple=True, metavar="REF",
+              help="An artifact this evaluation produced (id, short id or ref); repeatable.")
+@click.option("--metrics-json", default=None, metavar="JSON", help="Further metrics as a JSON object.")
+@click.option("--meta-json", default=None, metavar="JSON", help="Metadata as a JSON object.")
+@json_option
+@click.pass_context
+def record_eval_cmd(ctx: click.Context, evaluation_id: str, model_id: str, global_score: float, success_rate: float,
+                    artifacts: tuple[str, ...], metrics_json: str | None, meta_json: str | None,
+                    as_json: bool) -> None:
+    """Record (or replace) the evaluation EVALUATION_ID of a model: journalled, restored by reindex."""
+    store = get_store(ctx)
+    arts = [resolve_ref(store, r) for r in artifacts]
+    rec = store.record_evaluation(
+        evaluation_id, model_id, global_score=global_score, success_rate=success_rate,
+        metrics=parse_json_object(metrics_json, "--metrics-json"), artifacts=arts,
+        metadata=parse_json_object(meta_json, "--meta-json"))
+    emit(ctx, as_json, data=rec.to_dict(),
+         text=f"recorded evaluation {rec.evaluation_id} of {rec.model_id}: score {rec.global_score:.4f}, "
+              f"success {rec.success_rate:.1%}, {len(rec.artifacts)} artifacts")
+
+
+@click.command("promote")
+@click.argument("evaluation_id")
+@click.option("--force", is_flag=True, help="Promote even if the score does not beat the current champion's.")
+@json_option
+@click.pass_context
+def promote_cmd(ctx: click.Context, evaluation_id: str, force: bool, as_json: bool) -> None:
+    """Make the model of the recorded evaluation EVALUATION_ID the champion, with its scores.
+
+    Without --force, only when its score beats the current champion's (exit code 1 otherwise).
+    """
+    store = get_store(ctx)
+    rec = store.evaluation(evaluation_id)
+    champ = store.promote_champion(
+        rec.model_id, evaluation_id=rec.evaluation_id, global_score=rec.global_score,
+        success_rate=rec.success_rate, metrics=rec.metrics, artifacts=rec.artifacts, only_if_better=not force)
+    if champ is None:
+        cur = store.champion()
+        best = f"{cur.model_id} ({cur.global_score:.4f})" if cur else "-"
+        raise CliError(f"not promoted: score {rec.global_score:.4f} does not beat the champion {best} "
+                       "(--force promotes anyway)")
+    data: dict[str, Any] = champ.to_dict()
+    emit(ctx, as_json, data=data,
+         text=f"champion #{champ.seq}: {champ.model_id} (evaluation {evaluation_id}, score {champ.global_score:.4f}, "
+              f"previous {champ.previous_model_id or '-'})")
+
+
+def register(group: click.Group) -> None:
+    for cmd in (record_eval_cmd, promote_cmd, du_cmd):
+        group.add_command(cmd)
+
+
+@click.command("du")
+@click.option("--by", "by", type=click.Choice(["type", "model", "prefix"]), default="type", show_default=True,
+              help="Group by artifact type, model id, or the name's first path segment.")
+@json_option
+@click.pass_context
+def du_cmd(ctx: click.Context, by: str, as_json: bool) -> None:
+    """Original and stored bytes per group (streams over the catalog).
+
+    Stored bytes count each artifact's blob; blobs shared by deduplication are counted in every group.
+    """
+    from .format import human_size, table
+
+    store = get_store(ctx)
+    groups: dict[str, list[int]] = {}
+    for a in store.catalog.iter_all():
+        key = {"type": a.artifact_type, "model": a.model_id or "-",
+               "prefix": a.name.split("/", 1)[0] + ("/" if "/" in a.name else "")}[by]
+        g = groups.setdefault(key, [0, 0, 0])
+        g[0] += 1
+        g[1] += a.size
+        g[2] += a.stored_size
+    rows = sorted(groups.items(), key=lambda kv: -kv[1][2])
+    data = [{by: k, "artifacts": n, "original_bytes": o, "stored_bytes": st} for k, (n, o, st) in rows]
+    emit(ctx, as_json, data=data,
+         text=lambda: table([by.upper(), "ARTIFACTS", "ORIGINAL", "STORED"],
+                            [(k, n, human_size(o), human_size(st)) for k, (n, o, st) in rows], align="lrrr")
+         if rows else "the store is empty")

@@ -1,0 +1,48 @@
+"""Crash points: the one hook the kill harness uses to stop a writer at a chosen instant.
+
+The code calls :func:`crash_point` with a fixed name at each instant that matters
+for crash safety (after a journal append, before a commit marker...). It is a
+no-op unless the environment variable ``ARTIFACTSTORE_CRASH_POINT`` names that
+point (optionally ``name@N`` to crash on its N-th hit in this process), in
+which case the process kills itself with ``SIGKILL``: no ``finally`` block, no
+atexit handler, exactly what a power cut or the OOM killer does to a writer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+__all__ = ["CRASH_POINTS", "ENV", "crash_point"]
+
+#: The environment variable naming the crash point (``name`` or ``name@N``).
+ENV = "ARTIFACTSTORE_CRASH_POINT"
+
+#: Every crash point the code checks, in write order.
+CRASH_POINTS = (
+    "after-blob-publish",       # blob in place, nothing journalled
+    "after-manifest-append",    # manifest lines durable, catalog transaction not committed
+    "before-manifest-commit",   # catalog committed, commit marker not written
+    "after-records-append",     # record lines durable, catalog transaction not committed
+    "before-records-commit",    # catalog committed, commit marker not written
+    "sync-after-segments",      # sync copied journals, destination catalog not updated
+)
+
+_hits: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL if ``ARTIFACTSTORE_CRASH_POINT`` names ``name``; else nothing."""
+    want = os.environ.get(ENV)
+    if not want:
+        return
+    point, _, nth = want.partition("@")
+    if point != name:
+        return
+    with _lock:
+        _hits[name] = _hits.get(name, 0) + 1
+        hit = _hits[name]
+    if hit >= (int(nth) if nth.isdigit() else 1):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,192 @@
+"""Full-text search (store.search, CLI search) on SQLite FTS5 and PostgreSQL tsvector."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import artifactstore
+from artifactstore import ArtifactStore
+from artifactstore.catalog.schema import SCHEMA_VERSION
+from artifactstore.catalog.search import parse_query
+from artifactstore.cli.main import cli
+from artifactstore.errors import InvalidInputError, InvalidQueryError
+
+HOSTILE = ['"', '""', '"unclosed', "NEAR(a b)", "NEAR(", "'; --", "'; DROP TABLE artifacts; --", "*", "**", "a*b*",
+           "AND", "OR NOT", "(", ")", "a:*", "!a", "a & b | c", "a <-> b", "\x00", "\x01\x02", "\ud800",
+           "résumé", "日本語", "-", "--", "-\"x\"", "^a", "col:val", "{a b}", "+a", "'", "\\", "%_%"]
+
+
+def _fill(s: ArtifactStore) -> dict[str, str]:
+    ids = {}
+    ids["name_hit"] = s.put(b"1", name="resnet50-eval.json", artifact_type="evaluation_result",
+                            model_id="resnet50_v2", evaluation_id="eval-2024-01", suite_name="nav",
+                            map_name="forest", tags=["champion", "café"],
+                            metadata={"config": {"lr": 0.001, "optimizer": "AdamW"}, "note": "exact words here"}).id
+    time.sleep(0.002)
+    ids["meta_hit"] = s.put(b"2", name="vit-small.log", artifact_type="log", model_id="vit_small",
+                            metadata={"note": "other words", "base": "resnet"}).id
+    time.sleep(0.002)
+    ids["episode"] = s.put(b"3", name="episode-7.csv", artifact_type="episode_data", model_id="vit_small",
+                           episode_id="ep-7", map_name="desert", metadata={"words": ["exact", "other"]}).id
+    return ids
+
+
+def test_words_prefixes_phrases_exclusion(any_store: ArtifactStore) -> None:
+    s = any_store
+    ids = _fill(s)
+
+    def names(q: str, **f: object) -> list[str]:
+        return [a.id for a in s.search(q, **f)]
+
+    assert names("resnet50") == [ids["name_hit"]]
+    assert names("resnet") == [ids["meta_hit"]]
+    assert names("resnet*") == [ids["name_hit"], ids["meta_hit"]]  # name hit outranks a metadata hit
+    assert names("RESN*") == [ids["name_hit"], ids["meta_hit"]]
+    assert names('"exact words"') == [ids["name_hit"]]
+    assert set(names("exact words")) == {ids["name_hit"], ids["episode"]}
+    assert names("words -exact") == [ids["meta_hit"]]
+    assert set(names('words -"exact words"')) == {ids["episode"], ids["meta_hit"]}
+    assert names("cafe") == names("CAFÉ") == [ids["name_hit"]]  # diacritics and case ignored
+    assert names("config.lr") == [ids["name_hit"]]  # nested metadata key
+    assert names("adamw") == names("optimizer adamw") == [ids["name_hit"]]
+    assert names("0.001") == [ids["name_hit"]]
+    assert names("forest nav eval-2024-01") == [ids["name_hit"]]  # map, suite, evaluation
+    assert names("ep-7 desert") == [ids["episode"]]
+    assert names("episode_data") == [ids["episode"]]
+    assert names("nothingmatches") == []
+    assert names(ids["episode"]) == [ids["episode"]]  # by id
+    assert names(s.get_artifact(ids["meta_hit"]).sha256[:10] + "*") == [ids["meta_hit"]]
+
+
+def test_filters_limit_offset_delete_versions(any_store: ArtifactStore) -> None:
+    s = any_store
+    ids = _fill(s)
+    assert set(a.id for a in s.search("words", model_id="vit_small")) == {ids["episode"], ids["meta_hit"]}
+    assert [a.id for a in s.search("words", model_id="vit_small", artifact_type="log")] == [ids["meta_hit"]]
+    assert [a.id for a in s.search("words", tags=["champion"])] == [ids["name_hit"]]
+    assert [a.id for a in s.search("words", metadata={"base": "resnet"})] == [ids["meta_hit"]]
+    assert len(s.search("words", limit=1)) == 1
+    two = [a.id for a in s.search("words", model_id="vit_small")]
+    assert [a.id for a in s.search("words", model_id="vit_small", limit=1, offset=1)] == two[1:]
+    with pytest.raises(InvalidInputError):
+        s.search("words", colour="red")
+    s.delete(ids["meta_hit"])
+    assert [a.id for a in s.search("words", model_id="vit_small")] == [ids["episode"]]
+    v1 = s.put(b"a", name="report.txt", artifact_type="report", metadata={"stage": "draft"})
+    v2 = s.put(b"b", name="report.txt", artifact_type="report", metadata={"stage": "final"})
+    assert [a.id for a in s.search("report")] == [v2.id, v1.id]
+    assert [(a.version, a.id) for a in s.search("report draft")] == [(1, v1.id)]
+
+
+QUERIES = ["resnet", "resn*", "words", '"exact words"', "words -exact", "vit", "log", "cafe", "report", "ep 7"]
+
+
+def test_reindex_gives_identical_results(any_store: ArtifactStore) -> None:
+    s = any_store
+    _fill(s)
+    s.delete(s.put(b"gone", name="gone-words.txt", artifact_type="log").id)
+    for i in range(20):
+        s.put(f"{i}".encode(), name=f"run-{i % 3}.json", artifact_type="evaluation_result", model_id=f"m{i % 4}", tags=[f"t{i % 2}"],
+              metadata={"step": i, "words": "some words"})
+    before = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
+    assert s.reindex() == 23
+    after = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
+    assert before == after
+    assert not any("gone" in s.get_artifact(i).name for ids in after.values() for i in ids)
+
+
+def test_migration_from_v3_builds_the_index(tmp_path: Path, catalog_url: str) -> None:
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        ids = _fill(s)
+        expected = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
+        # Make it a v3 catalog: the v3 schema is v4 without the search tables.
+        with s.catalog.engine.begin() as conn:
+            if s.catalog.dialect == "sqlite":
+                conn.execute(sa.text("DROP TABLE search_fts"))
+            conn.execute(sa.text("DROP TABLE search_docs"))
+            conn.execute(sa.text("UPDATE as_meta SET value = '3' WHERE key = 'schema_version'"))
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        assert s.catalog.schema_version_found == 3
+        with s.catalog.engine.connect() as conn:
+            v = conn.execute(sa.text("SELECT value FROM as_meta WHERE key = 'schema_version'")).scalar()
+            assert v == str(SCHEMA_VERSION) == "4"
+        assert {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES} == expected
+        assert s.search("resnet50")[0].id == ids["name_hit"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_queries(any_store: ArtifactStore, text: str) -> None:
+    _fill(any_store)
+    try:
+        out = any_store.search(text)
+    except InvalidQueryError:
+        return
+    assert isinstance(out, list)
+
+
+def test_empty_queries_are_typed_errors(store: ArtifactStore) -> None:
+    for text in ["", "   ", '"', "-word", "***", "-\"a b\"", "x" * 20_000, " ".join(f"w{i}" for i in range(100))]:
+        with pytest.raises(InvalidQueryError):
+            store.search(text)
+    with pytest.raises(InvalidInputError):
+        store.search(123)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=60))
+def test_any_text_never_breaks_the_engine_sqlite(store: ArtifactStore, text: str) -> None:
+    if not hasattr(store, "_filled"):
+        _fill(store)
+        store._filled = True  # type: ignore[attr-defined]
+    try:
+        parse_query(text)
+    except InvalidQueryError:
+        with pytest.raises(InvalidQueryError):
+            store.search(text)
+        return
+    assert isinstance(store.search(text), list)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from('ab "*-():&|!\'<>\\.%_^é\x00'), max_size=30))
+def test_syntax_soup_never_breaks_postgresql(tmp_path: Path, pg_catalog_url: str, text: str) -> None:
+    global _PG_STORE
+    if _PG_STORE is None or _PG_STORE[0] != pg_catalog_url:
+        _PG_STORE = (pg_catalog_url, artifactstore.open(tmp_path / "pgstore", catalog=pg_catalog_url))
+        _fill(_PG_STORE[1])
+    try:
+        assert isinstance(_PG_STORE[1].search(text), list)
+    except InvalidQueryError:
+        pass
+
+
+_PG_STORE: tuple[str, ArtifactStore] | None = None
+
+
+def test_cli_search_table_and_json(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with artifactstore.open(root) as s:
+        ids = _fill(s)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--store", str(root), "search", "words", "--model", "vit_small"], prog_name="artifactstore")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["ID", "REF", "TYPE", "MODEL", "SIZE", "CREATED"]
+    assert len(lines) == 3 and {"episode-7.csv", "vit-small.log"} == {ln.split()[1].split("@")[0] for ln in lines[1:]}
+    res = runner.invoke(cli, ["--store", str(root), "search", "resn*", "--json"], prog_name="artifactstore")
+    assert res.exit_code == 0
+    assert [a["id"] for a in json.loads(res.stdout)] == [ids["name_hit"], ids["meta_hit"]]
+    res = runner.invoke(cli, ["--store", str(root), "search", "--type", "log", "--limit", "1", "words"])
+    assert res.exit_code == 0 and "vit-small.log" in res.stdout
+    res = runner.invoke(cli, ["--store", str(root), "search", "zzz"])
+    assert res.exit_code == 0 and res.stdout == "" and "no artifacts match" in res.stderr
+    res = runner.invoke(cli, ["--store", str(root), "search", '"'])
+    assert res.exit_code == 1 and "invalid search query" in res.stderr
