@@ -399,6 +399,10 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         sel = self._driven_select(filters, order_by)
         if sel is None:
             sel = sa.select(S.artifacts).where(*self._where(filters)).order_by(*ORDERINGS[order_by])
+        return self._read_page(sel, limit, offset)
+
+    def _read_page(self, sel: sa.Select[Any], limit: int | None, offset: int) -> list[Artifact]:
+        """One page of artifact rows of ``sel``, hydrated (shared by :meth:`find` and :meth:`search`)."""
         if limit is not None:
             sel = sel.limit(limit)
         if offset:
@@ -441,15 +445,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
         sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters))
-        if limit is not None:
-            sel = sel.limit(limit)
-        if offset:
-            sel = sel.offset(offset)
-
-        def q(conn: sa.Connection) -> list[Artifact]:
-            return self._hydrate(conn, list(conn.execute(sel).mappings()))
-
-        return self.read(q)
+        return self._read_page(sel, limit, offset)
 
     def count(self, filters: FindFilters) -> int:
         sel = sa.select(sa.func.count()).select_from(S.artifacts).where(*self._where(filters))
