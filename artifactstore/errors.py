@@ -33,6 +33,8 @@ __all__ = [
     "SchemaVersionError",
     "HostileArchiveError",
     "InvalidQueryError",
+    "NoEpisodeDataError",
+    "ReportMetricError",
 ]
 
 
@@ -263,3 +265,12 @@ class InvalidQueryError(InvalidInputError):
         super().__init__(f"invalid search query {query[:200]!r}: {reason}")
         self.query = query
         self.reason = reason
+
+
+class NoEpisodeDataError(InvalidInputError):
+    """A report was asked for, but no selected evaluation has usable episode data
+    (none stored, or no model with at least two finite values of the metric)."""
+
+
+class ReportMetricError(InvalidInputError):
+    """The report's metric or cost column is missing from every episode table, or is not numeric."""

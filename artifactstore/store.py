@@ -928,6 +928,8 @@ class ArtifactStore:
         only_if_better: bool = True,
         improvement_metrics: Mapping[str, Any] | None = None,
         previous_model_id: str | None = None,
+        require_significant: bool = False,
+        evidence_metric: str = "reward",
     ) -> ChampionRecord | None:
         """Make ``model_id`` the champion, atomically.
 
@@ -937,6 +939,15 @@ class ArtifactStore:
         returns ``None`` (no exception). The previous champion is recorded and
         improvement metrics computed unless given. The champion's artifacts get
         the ``champion`` alias.
+
+        With ``require_significant`` the challenger must also beat the current
+        champion on its episode data: the 95% stratified-bootstrap interval of
+        the difference of the mean ``evidence_metric`` must lie above zero
+        (:func:`artifactstore.evaluation.evidence.champion_evidence`, needs the
+        ``[report]`` extra). Otherwise nothing is written and ``None`` is
+        returned. When it is promoted, the two-model report is stored (type
+        ``report``), linked as one of the champion's artifacts, and the record's
+        ``metrics["evidence"]`` carries the decision and ``report_artifact_id``.
         """
         model_id = _required_field("model_id", model_id)
         gs = _score("global_score", global_score)
@@ -945,6 +956,18 @@ class ArtifactStore:
         art_ids = self._artifact_ids(artifacts)
         given_imp = _check_metadata(improvement_metrics) if improvement_metrics is not None else None
         mets = _check_metadata(metrics)
+        if require_significant:
+            # evaluation/ sits above the store; imported here, on demand, because the
+            # judgement needs numpy/scipy/pyarrow (the [report] extra) and a whole report
+            from .evaluation.evidence import champion_evidence, record_evidence
+
+            ev = champion_evidence(self, model_id, evaluation_id=eval_id, metric=evidence_metric)
+            if not ev.significant:
+                log.info("not promoting %s: %s", model_id, ev.reason)
+                return None
+            entry, extra = record_evidence(self, ev)
+            art_ids = [*art_ids, *extra]
+            mets = {**mets, "evidence": entry}
 
         def make_entry(cur: ChampionRecord | None) -> dict[str, Any] | None:
             if only_if_better and cur is not None and gs <= cur.global_score:

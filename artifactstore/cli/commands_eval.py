@@ -61,10 +61,22 @@ def champions_cmd(ctx: click.Context, limit: int, plot_path: Path | None, as_jso
         plot_champions(store, plot_path)
         click.echo(f"wrote {plot_path}", err=True)
     rows = [(c.seq, c.model_id, c.evaluation_id or "", f"{c.global_score:.4f}", f"{c.success_rate:.1%}",
-             c.previous_model_id or "", _improvement(c.improvement_metrics), local_time(c.timestamp)) for c in chain]
+             c.previous_model_id or "", _improvement(c.improvement_metrics), _evidence(c.metrics),
+             local_time(c.timestamp)) for c in chain]
     emit(ctx, as_json, data=[c.to_dict() for c in chain],
-         text=lambda: table(["#", "model", "evaluation", "score", "success", "previous", "improvement", "when"],
-                            rows, align="rlllrllll") if rows else "no champion yet")
+         text=lambda: table(["#", "model", "evaluation", "score", "success", "previous", "improvement", "evidence",
+                             "when"], rows, align="rlllrlllll") if rows else "no champion yet")
+
+
+def _evidence(m: dict[str, Any]) -> str:
+    # promotions made with require_significant carry their report's id and the CI of the change
+    ev = m.get("evidence")
+    if not isinstance(ev, dict):
+        return ""
+    rid = ev.get("report_artifact_id")
+    lo, hi = ev.get("ci_low"), ev.get("ci_high")
+    ci = f"[{lo:+.3g}, {hi:+.3g}] " if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) else ""
+    return f"{ci}report {rid[-8:]}" if isinstance(rid, str) else (ev.get("reason") or "")[:40]
 
 
 def _improvement(m: dict[str, Any]) -> str:

@@ -40,18 +40,36 @@ def record_eval_cmd(ctx: click.Context, evaluation_id: str, model_id: str, globa
 @click.command("promote")
 @click.argument("evaluation_id")
 @click.option("--force", is_flag=True, help="Promote even if the score does not beat the current champion's.")
+@click.option("--require-significant", is_flag=True,
+              help="Also require the evaluation's episode data to beat the champion's: the 95% bootstrap "
+                   "interval of the difference of the mean --metric above zero (needs artifactstore[report]).")
+@click.option("--metric", default="reward", show_default=True,
+              help="Episode column judged by --require-significant.")
 @json_option
 @click.pass_context
-def promote_cmd(ctx: click.Context, evaluation_id: str, force: bool, as_json: bool) -> None:
+def promote_cmd(ctx: click.Context, evaluation_id: str, force: bool, require_significant: bool, metric: str,
+                as_json: bool) -> None:
     """Make the model of the recorded evaluation EVALUATION_ID the champion, with its scores.
 
     Without --force, only when its score beats the current champion's (exit code 1 otherwise).
+    With --require-significant the evidence report is stored and linked to the champion record.
     """
     store = get_store(ctx)
     rec = store.evaluation(evaluation_id)
+    metrics, artifacts = dict(rec.metrics), list(rec.artifacts)
+    if require_significant:
+        # judged here rather than by promote_champion(require_significant=True) to print the reason
+        from ..evaluation.evidence import champion_evidence, record_evidence
+
+        ev = champion_evidence(store, rec.model_id, evaluation_id=rec.evaluation_id, metric=metric)
+        if not ev.significant:
+            raise CliError(f"not promoted: {ev.reason}")
+        entry, extra = record_evidence(store, ev)
+        metrics["evidence"] = entry
+        artifacts += extra
     champ = store.promote_champion(
         rec.model_id, evaluation_id=rec.evaluation_id, global_score=rec.global_score,
-        success_rate=rec.success_rate, metrics=rec.metrics, artifacts=rec.artifacts, only_if_better=not force)
+        success_rate=rec.success_rate, metrics=metrics, artifacts=artifacts, only_if_better=not force)
     if champ is None:
         cur = store.champion()
         best = f"{cur.model_id} ({cur.global_score:.4f})" if cur else "-"

@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "artifactstore.cli.commands_cache",
     "artifactstore.cli.commands_search",
     "artifactstore.cli.commands_record",
+    "artifactstore.cli.commands_report",
 ]
 
 

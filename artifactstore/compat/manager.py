@@ -364,8 +364,18 @@ class ArtifactManager:
         previous_champion: str | None = None,
         improvement_metrics: dict[str, float] | None = None,
         artifacts: list[str] | None = None,
-    ) -> str:
+        *,
+        evaluation_id: str | None = None,
+        require_significant: bool = False,
+        metric: str = "reward",
+    ) -> str | None:
         """Make ``model_id`` the champion and return the new link's ``champion_id``.
+
+        With ``require_significant=True`` (not in the seed) it promotes only when
+        the episode data of ``evaluation_id`` (else the model's newest) beats the
+        current champion's on ``metric`` with the 95% interval of the difference
+        above zero, and returns ``None`` otherwise; see
+        ``ArtifactStore.promote_champion``.
 
         This always records, whatever the score (the seed did not compare; use
         ``store.promote_champion(..., only_if_better=True)`` for an atomic
@@ -378,9 +388,12 @@ class ArtifactManager:
         rec = self.store.promote_champion(
             model_id, global_score=global_score, success_rate=success_rate, artifacts=artifacts or (),
             only_if_better=False, improvement_metrics=improvement_metrics, previous_model_id=previous_champion,
+            evaluation_id=evaluation_id, require_significant=require_significant, evidence_metric=metric,
         )
-        if rec is None:  # pragma: no cover - only_if_better=False always records
-            raise RuntimeError("champion promotion was not recorded")
+        if rec is None:
+            if require_significant:
+                return None
+            raise RuntimeError("champion promotion was not recorded")  # pragma: no cover
         if previous_champion is not None and rec.previous_model_id != previous_champion:
             log.info("previous champion is %s in the store's chain, not %s as given", rec.previous_model_id,
                      previous_champion)

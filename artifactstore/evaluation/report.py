@@ -14,28 +14,22 @@ import html
 import io
 import json
 import math
+import os
 import shutil
 import tempfile
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError, MissingDependencyError
+from ..errors import InvalidInputError, MissingDependencyError, NoEpisodeDataError, ReportMetricError
 
 __all__ = ["NoEpisodeDataError", "Report", "ReportMetricError", "build_report"]
 
 _FORMAT_PREF = {"parquet": 0, "csv": 1, "json": 2}
 _MAP_COLS = ("map_name", "map")
-
-
-class NoEpisodeDataError(InvalidInputError):
-    """No selected evaluation has usable episode data."""
-
-
-class ReportMetricError(InvalidInputError):
-    """The metric (or cost) column is missing or not numeric in every table."""
 
 
 def _deps() -> tuple[Any, Any]:
@@ -447,44 +441,44 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
     all_maps = sorted({str(x) for s in samples.values() for arr in s.maps for x in arr})
     map_idx = {m: i for i, m in enumerate(all_maps)}
     mids = sorted(samples)
-    data_by_model: dict[str, dict[str, Any]] = {}
-    boot: dict[str, Any] = {}
-    for mid in mids:
+    allv = np.concatenate([np.concatenate(samples[m].values) for m in mids])
+    tau = np.linspace(float(allv.min()), float(allv.max()), 41)
+    del allv
+
+    def one_model(mid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        # each model has its own generator (seeded by the report seed and its id), so the
+        # result does not depend on the order or the thread the models are computed in
         s = samples[mid]
         v = np.concatenate(s.values)
         strata = np.asarray([map_idx[str(x)] for x in np.concatenate(s.maps)], dtype=np.int64)
-        order = np.argsort(strata, kind="stable")
-        v, strata = v[order], strata[order]
         rng = np.random.default_rng([seed, zlib.crc32(mid.encode())])
-        idx, starts = stats.bootstrap_indices(strata, resamples, rng)
-        sample = v[idx]
-        sums = np.add.reduceat(sample, starts, axis=1)
-        sizes = np.diff(np.r_[starts, len(v)])
-        mean_s = sums.sum(axis=1) / len(v)
-        iqm_s = stats.iqm(sample, axis=1)
-        present = strata[starts]
-        mets = {metric: _metric_entry(np, v, mean_s, iqm_s)}
+        bs = stats.stratified_bootstrap(v, strata, resamples, rng, thresholds=tau)
+        mets = {metric: _metric_entry(np, v, bs)}
         cv = None
         if cost:
-            cv = np.concatenate([c for c in s.cost if c is not None])[order]
-            cs = cv[idx]
-            mets[cost] = _metric_entry(np, cv, cs.mean(axis=1), stats.iqm(cs, axis=1))
-            del cs
+            cv = np.concatenate([c for c in s.cost if c is not None])
+            cbs = stats.stratified_bootstrap(cv, strata, resamples, rng, with_iqm=False)
+            mets[cost] = _metric_entry(np, cv, cbs, with_iqm=False)
         succ = None
         if all(x is not None for x in s.success):
             sv = np.concatenate(s.success)
             k = int((sv > 0).sum())
             p, lo, hi = stats.wilson(k, len(sv))
             succ = {"value": _r(p), "ci_low": _r(lo), "ci_high": _r(hi), "n": len(sv)}
-        # performance profile on a fixed grid, bands from up to 1000 of the same resamples
-        sub = sample[: min(resamples, 1000)]
-        boot[mid] = {"mean": mean_s, "v": v, "strata": strata, "map_means": dict(zip(
-            present.tolist(), (sums / sizes).T, strict=True)), "sub": sub,
-            "seeds": None if any(x is None for x in s.seeds) else np.concatenate(s.seeds)[order]}
-        data_by_model[mid] = {"model_id": mid, "n_episodes": len(v), "evaluations": sorted(s.evaluations),
-                              "metrics": mets, "success_rate": succ,
-                              "cost_mean": None if cv is None else float(cv.mean())}
-        del sample, idx
+        order = np.argsort(strata, kind="stable")
+        b = {"mean": bs.mean_samples, "v": v[order], "strata": strata[order],
+             "map_means": {int(j): bs.stratum_means[:, k] for k, j in enumerate(bs.strata)},
+             "profile": bs.profile_samples,
+             "seeds": None if any(x is None for x in s.seeds) else np.concatenate(s.seeds)[order]}
+        row = {"model_id": mid, "n_episodes": len(v), "evaluations": sorted(s.evaluations),
+               "metrics": mets, "success_rate": succ, "cost_mean": None if cv is None else float(cv.mean())}
+        return row, b
+
+    # numpy releases the GIL in the heavy parts: one thread per core roughly halves the time
+    with ThreadPoolExecutor(max_workers=max(1, min(len(mids), os.cpu_count() or 1))) as pool:
+        results = list(pool.map(one_model, mids))
+    data_by_model = {mid: r[0] for mid, r in zip(mids, results, strict=True)}
+    boot = {mid: r[1] for mid, r in zip(mids, results, strict=True)}
     # leaderboard and rank intervals
     M = np.vstack([boot[m]["mean"] for m in mids])
     point, lo_r, hi_r = stats.rank_intervals(M, higher_is_better=not lower_is_better)
@@ -499,29 +493,38 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
         champion, champ_src = champ_rec.model_id, "store champion"
     else:
         champion, champ_src = leaderboard[0]["model_id"], "best ranked (no stored champion in the report)"
-    # per-map table
+    # per-map table: value +- CI and n per cell; a cell is flagged better/worse than the champion
+    # when the bootstrap p-value of the difference, Holm-corrected over that model's maps, is <= 0.05
     per_map: list[dict[str, Any]] = []
+    cb = boot[champion]
     for mid in mids:
         b = boot[mid]
+        cells: list[dict[str, Any]] = []
+        p_cells: list[tuple[int, float, float]] = []
         for m in all_maps:
             j = map_idx[m]
             sel = b["v"][b["strata"] == j]
             if len(sel) == 0:
                 excluded.append({"model_id": mid, "map": m, "reason": "no episodes on this map"})
-                per_map.append({"model_id": mid, "map": m, "n": 0, "mean": None, "ci_low": None, "ci_high": None,
-                                "vs_champion": None})
+                cells.append({"model_id": mid, "map": m, "n": 0, "mean": None, "ci_low": None, "ci_high": None,
+                              "vs_champion": None, "p_adjusted": None})
                 continue
             ms = b["map_means"][j]
             lo_m, hi_m = np.percentile(ms, [2.5, 97.5])
-            flag = None
-            cb = boot[champion]
             if mid != champion and j in cb["map_means"]:
-                dlo, dhi = np.percentile(ms - cb["map_means"][j], [2.5, 97.5])
+                diff = ms - cb["map_means"][j]
                 if lower_is_better:
-                    dlo, dhi = -dhi, -dlo
-                flag = "better" if dlo > 0 else "worse" if dhi < 0 else "same"
-            per_map.append({"model_id": mid, "map": m, "n": len(sel), "mean": _r(sel.mean()),
-                            "ci_low": _r(lo_m), "ci_high": _r(hi_m), "vs_champion": flag})
+                    diff = -diff
+                above = float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+                p_cells.append((len(cells), min(1.0, 2 * min(above, 1 - above)), above))
+            cells.append({"model_id": mid, "map": m, "n": len(sel), "mean": _r(sel.mean()),
+                          "ci_low": _r(lo_m), "ci_high": _r(hi_m), "vs_champion": None, "p_adjusted": None})
+        if p_cells:
+            adj, rej = stats.holm([p for _, p, _ in p_cells])
+            for (k, _, above), pa_, rj in zip(p_cells, adj, rej, strict=True):
+                cells[k]["p_adjusted"] = _r(pa_)
+                cells[k]["vs_champion"] = ("better" if above > 0.5 else "worse") if rj else "same"
+        per_map.extend(cells)
     # comparisons
     comps: list[dict[str, Any]] = []
     pvals: list[float] = []
@@ -552,8 +555,8 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
         regress = sorted(c["map"] for c in per_map if c["model_id"] == mid and c["vs_champion"] == "worse")
         if d_lo > 0:
             rec = "promote"
-        elif d_hi < 0:
-            rec = "keep"
+        elif d_hi < 0 or change <= 0:
+            rec = "keep"  # worse, or no better on these episodes: more of them would not argue for it
         else:
             need = stats.needed_episodes(change, float(boot[mid]["v"].std(ddof=1)), float(cb["v"].std(ddof=1)),
                                          len(boot[mid]["v"]), len(cb["v"]))
@@ -572,15 +575,11 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
             pareto.append({"model_id": r["model_id"], "quality": r["metrics"][metric]["mean"],
                            "ci_low": r["metrics"][metric]["ci_low"], "ci_high": r["metrics"][metric]["ci_high"],
                            "cost": _r(c_), "pareto_optimal": not dominated})
-    # profiles
-    allv = np.concatenate([boot[m]["v"] for m in mids])
-    tau = np.linspace(float(allv.min()), float(allv.max()), 41)
+    # performance profiles: fraction of episodes above each threshold, bands from the bootstrap
     profiles: dict[str, Any] = {}
     for mid in mids:
-        sub = boot[mid]["sub"]
         frac = np.asarray([(boot[mid]["v"] > t).mean() for t in tau])
-        bands = np.asarray([(sub > t).mean(axis=1) for t in tau])
-        lo_b, hi_b = np.percentile(bands, [2.5, 97.5], axis=1)
+        lo_b, hi_b = np.percentile(boot[mid]["profile"], [2.5, 97.5], axis=0)
         profiles[mid] = {"tau": [_r(x) for x in tau], "frac": [_r(x) for x in frac],
                          "low": [_r(x) for x in lo_b], "high": [_r(x) for x in hi_b]}
     for r in leaderboard:
@@ -597,13 +596,16 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
     return rep
 
 
-def _metric_entry(np: Any, v: Any, mean_s: Any, iqm_s: Any) -> dict[str, Any]:
+def _metric_entry(np: Any, v: Any, bs: Any, *, with_iqm: bool = True) -> dict[str, Any]:
     from .stats import iqm
 
-    lo, hi = np.percentile(mean_s, [2.5, 97.5])
-    ilo, ihi = np.percentile(iqm_s, [2.5, 97.5])
-    return {"mean": _r(v.mean()), "iqm": _r(float(iqm(v))), "ci_low": _r(lo), "ci_high": _r(hi),
-            "iqm_ci_low": _r(ilo), "iqm_ci_high": _r(ihi), "std": _r(v.std(ddof=1))}
+    lo, hi = bs.ci("mean")
+    out = {"mean": _r(v.mean()), "iqm": _r(float(iqm(v))), "ci_low": _r(lo), "ci_high": _r(hi),
+           "std": _r(v.std(ddof=1))}
+    if with_iqm:
+        ilo, ihi = bs.ci("iqm")
+        out.update(iqm_ci_low=_r(ilo), iqm_ci_high=_r(ihi))
+    return out
 
 
 def _trend_point(np: Any, rec: Any, ev: str, v: Any) -> dict[str, Any]:

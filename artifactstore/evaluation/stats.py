@@ -54,7 +54,10 @@ class BootstrapResult:
     """Point estimates and bootstrap distributions of one sample.
 
     ``mean_samples`` / ``iqm_samples`` have one value per resample;
-    ``stratum_means`` is ``(resamples, n_strata)`` (the resampled mean of each stratum).
+    ``stratum_means`` is ``(resamples, n_strata)``: the resampled mean of each stratum,
+    columns in the order of ``strata`` (the sorted distinct labels).
+    ``profile_samples`` is ``(resamples, len(thresholds))``: the resampled fraction of
+    values strictly above each threshold (``None`` when no thresholds were asked for).
     """
 
     mean: float
@@ -62,8 +65,11 @@ class BootstrapResult:
     mean_samples: FloatArray
     iqm_samples: FloatArray
     stratum_means: FloatArray
+    strata: IntArray
+    profile_samples: FloatArray | None = None
 
     def ci(self, which: str = "mean", level: float = 0.95) -> tuple[float, float]:
+        """Percentile interval of the mean (``which="mean"``) or the IQM (``"iqm"``)."""
         s = self.mean_samples if which == "mean" else self.iqm_samples
         a = (1 - level) / 2 * 100
         lo, hi = np.percentile(s, [a, 100 - a])
@@ -83,34 +89,94 @@ def bootstrap_indices(strata: IntArray, resamples: int, rng: np.random.Generator
         raise ValueError("strata must be sorted")
     starts = np.flatnonzero(np.r_[True, strata[1:] != strata[:-1]])
     sizes = np.diff(np.r_[starts, n])
-    # one draw in [0, 1) per cell, scaled by the size of its stratum, offset by its start
-    u = rng.random((resamples, n))
-    size_col = np.repeat(sizes, sizes)
-    start_col = np.repeat(starts, sizes)
-    idx = (u * size_col).astype(np.int64)
-    np.minimum(idx, size_col - 1, out=idx)
-    idx += start_col
+    # one draw in [0, 1) per cell, scaled by the size of its stratum, offset by its start;
+    # 32-bit draws and indices halve the memory traffic (strata up to 2**24 values)
+    itype = np.int32 if n < 2**31 else np.int64
+    ftype = np.float32 if sizes.max() < 2**24 else np.float64
+    u = rng.random((resamples, n), dtype=ftype)
+    u *= np.repeat(sizes, sizes).astype(ftype)
+    idx = u.astype(itype)
+    del u
+    np.minimum(idx, np.repeat(sizes - 1, sizes).astype(itype), out=idx)
+    idx += np.repeat(starts, sizes).astype(itype)
     return idx, starts
 
 
+#: Cells (resamples x observations) processed at once: bounds the memory of a bootstrap
+#: (about 40 bytes per cell) whatever the number of observations.
+CHUNK_CELLS = 1 << 19
+
+
 def stratified_bootstrap(values: npt.ArrayLike, strata: npt.ArrayLike | None, resamples: int,
-                         rng: np.random.Generator, *, with_iqm: bool = True) -> BootstrapResult:
-    """Stratified bootstrap of the pooled mean and IQM of ``values`` (strata: one label per value)."""
+                         rng: np.random.Generator, *, with_iqm: bool = True,
+                         thresholds: npt.ArrayLike | None = None) -> BootstrapResult:
+    """Stratified bootstrap of the pooled mean and IQM of ``values`` (strata: one label per value).
+
+    Each resample draws, within every stratum, as many values as the stratum has
+    (with replacement), then pools them. The IQM of a resample is computed from
+    the count of each distinct position it drew (no sort per resample), which is
+    exactly ``scipy.stats.trim_mean(resample, 0.25)``. Work is done in chunks of
+    resamples so that memory stays near :data:`CHUNK_CELLS` cells.
+    """
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         raise ValueError("no observations")
     if not np.all(np.isfinite(v)):
         raise ValueError("values must be finite")
+    if resamples < 1:
+        raise ValueError("resamples must be positive")
     s = np.zeros(len(v), dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
+    if s.shape != v.shape:
+        raise ValueError("one stratum label per value is needed")
     order = np.argsort(s, kind="stable")
     v, s = v[order], s[order]
-    idx, starts = bootstrap_indices(s, resamples, rng)
-    sample = v[idx]
-    sums = np.add.reduceat(sample, starts, axis=1)
-    sizes = np.diff(np.r_[starts, len(v)])
-    mean_s = sums.sum(axis=1) / len(v)
-    iqm_s = iqm(sample, axis=1) if with_iqm else mean_s
-    return BootstrapResult(float(v.mean()), float(iqm(v)), mean_s, iqm_s, sums / sizes)
+    n = len(v)
+    labels = np.unique(s)
+    by_value = np.argsort(v, kind="stable")
+    rank = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
+    rank[by_value] = np.arange(n)
+    v_sorted = v[by_value]
+    lo = int(0.25 * n)
+    hi = n - lo
+    thr = None if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    above = None if thr is None else (v_sorted[:, None] > thr[None, :]).astype(np.float64)
+    mean_s = np.empty(resamples)
+    iqm_s = np.empty(resamples)
+    strat_s = np.empty((resamples, len(labels)))
+    prof_s = None if thr is None else np.empty((resamples, len(thr)))
+    step = max(1, min(resamples, CHUNK_CELLS // n))
+    for r0 in range(0, resamples, step):
+        r1 = min(resamples, r0 + step)
+        idx, starts = bootstrap_indices(s, r1 - r0, rng)
+        sample = v[idx]
+        sums = np.add.reduceat(sample, starts, axis=1)
+        del sample
+        sizes = np.diff(np.r_[starts, n])
+        mean_s[r0:r1] = sums.sum(axis=1) / n
+        strat_s[r0:r1] = sums / sizes
+        if with_iqm or above is not None:
+            rows = r1 - r0
+            flat: IntArray = np.asarray(rank[idx])
+            flat += (np.arange(rows, dtype=flat.dtype) * n)[:, None]
+            icounts = np.bincount(flat.ravel(), minlength=rows * n).reshape(rows, n)
+            del flat, idx
+            counts = icounts.astype(np.float64)
+            if with_iqm:
+                if lo == 0:
+                    iqm_s[r0:r1] = mean_s[r0:r1]
+                else:
+                    # weight of each sorted value inside the middle [lo, hi) positions of the resample
+                    cum: IntArray = np.cumsum(icounts, axis=1, dtype=np.int32 if n < 2**31 else np.int64)
+                    w: IntArray = np.clip(cum, lo, hi)
+                    cum -= icounts
+                    np.clip(cum, lo, hi, out=cum)
+                    w -= cum
+                    iqm_s[r0:r1] = (w @ v_sorted) / (hi - lo)
+            if prof_s is not None and above is not None:
+                prof_s[r0:r1] = (counts @ above) / n
+    if not with_iqm:
+        iqm_s = mean_s
+    return BootstrapResult(float(v.mean()), float(iqm(v)), mean_s, iqm_s, strat_s, labels, prof_s)
 
 
 def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
@@ -122,7 +188,10 @@ def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float, f
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return p, max(0.0, centre - half), min(1.0, centre + half)
+    # at k = 0 or k = n one bound is exactly 0 or 1; say so rather than 1 - 1e-16
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return p, low, high
 
 
 def rank_intervals(samples: FloatArray, higher_is_better: bool = True,
