@@ -452,13 +452,13 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
         v = np.concatenate(s.values)
         strata = np.asarray([map_idx[str(x)] for x in np.concatenate(s.maps)], dtype=np.int64)
         rng = np.random.default_rng([seed, zlib.crc32(mid.encode())])
-        bs = stats.stratified_bootstrap(v, strata, resamples, rng, thresholds=tau)
-        mets = {metric: _metric_entry(np, v, bs)}
-        cv = None
-        if cost:
-            cv = np.concatenate([c for c in s.cost if c is not None])
-            cbs = stats.stratified_bootstrap(cv, strata, resamples, rng, with_iqm=False)
-            mets[cost] = _metric_entry(np, cv, cbs, with_iqm=False)
+        cv = np.concatenate([c for c in s.cost if c is not None]) if cost else None
+        bs = stats.stratified_bootstrap(v, strata, resamples, rng, thresholds=tau,
+                                        paired=() if cv is None else (cv,))
+        mets = {metric: _metric_entry(np, v, bs.mean_samples, bs.iqm_samples)}
+        if cost and cv is not None:
+            # the cost's mean resampled with the same draws as the metric (one point per resample)
+            mets[cost] = _metric_entry(np, cv, bs.paired_means[0], None)
         succ = None
         if all(x is not None for x in s.success):
             sv = np.concatenate(s.success)
@@ -596,14 +596,14 @@ def build_report(store: Any, *, models: Iterable[str] | None = None, evaluations
     return rep
 
 
-def _metric_entry(np: Any, v: Any, bs: Any, *, with_iqm: bool = True) -> dict[str, Any]:
+def _metric_entry(np: Any, v: Any, mean_s: Any, iqm_s: Any | None) -> dict[str, Any]:
     from .stats import iqm
 
-    lo, hi = bs.ci("mean")
+    lo, hi = np.percentile(mean_s, [2.5, 97.5])
     out = {"mean": _r(v.mean()), "iqm": _r(float(iqm(v))), "ci_low": _r(lo), "ci_high": _r(hi),
            "std": _r(v.std(ddof=1))}
-    if with_iqm:
-        ilo, ihi = bs.ci("iqm")
+    if iqm_s is not None:
+        ilo, ihi = np.percentile(iqm_s, [2.5, 97.5])
         out.update(iqm_ci_low=_r(ilo), iqm_ci_high=_r(ihi))
     return out
 

@@ -56,8 +56,9 @@ class BootstrapResult:
     ``mean_samples`` / ``iqm_samples`` have one value per resample;
     ``stratum_means`` is ``(resamples, n_strata)``: the resampled mean of each stratum,
     columns in the order of ``strata`` (the sorted distinct labels).
-    ``profile_samples`` is ``(resamples, len(thresholds))``: the resampled fraction of
-    values strictly above each threshold (``None`` when no thresholds were asked for).
+    ``profile_samples`` is ``(min(resamples, PROFILE_RESAMPLES), len(thresholds))``: the
+    resampled fraction of values strictly above each threshold (``None`` without thresholds).
+    ``paired_means`` holds the resampled means of each ``paired`` column, same draws.
     """
 
     mean: float
@@ -67,6 +68,7 @@ class BootstrapResult:
     stratum_means: FloatArray
     strata: IntArray
     profile_samples: FloatArray | None = None
+    paired_means: tuple[FloatArray, ...] = ()
 
     def ci(self, which: str = "mean", level: float = 0.95) -> tuple[float, float]:
         """Percentile interval of the mean (``which="mean"``) or the IQM (``"iqm"``)."""
@@ -107,9 +109,14 @@ def bootstrap_indices(strata: IntArray, resamples: int, rng: np.random.Generator
 CHUNK_CELLS = 1 << 19
 
 
+#: Resamples behind the performance-profile bands (descriptive; fewer than the CIs use).
+PROFILE_RESAMPLES = 1000
+
+
 def stratified_bootstrap(values: npt.ArrayLike, strata: npt.ArrayLike | None, resamples: int,
                          rng: np.random.Generator, *, with_iqm: bool = True,
-                         thresholds: npt.ArrayLike | None = None) -> BootstrapResult:
+                         thresholds: npt.ArrayLike | None = None,
+                         paired: Sequence[npt.ArrayLike] = ()) -> BootstrapResult:
     """Stratified bootstrap of the pooled mean and IQM of ``values`` (strata: one label per value).
 
     Each resample draws, within every stratum, as many values as the stratum has
@@ -117,6 +124,11 @@ def stratified_bootstrap(values: npt.ArrayLike, strata: npt.ArrayLike | None, re
     the count of each distinct position it drew (no sort per resample), which is
     exactly ``scipy.stats.trim_mean(resample, 0.25)``. Work is done in chunks of
     resamples so that memory stays near :data:`CHUNK_CELLS` cells.
+
+    ``thresholds``: also the fraction of each resample above each threshold, over
+    the first :data:`PROFILE_RESAMPLES` resamples. ``paired``: further columns (one
+    value per row of ``values``, e.g. a cost) whose means are resampled with the
+    very same draws; their resampled means are in ``paired_means``.
     """
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
@@ -128,8 +140,12 @@ def stratified_bootstrap(values: npt.ArrayLike, strata: npt.ArrayLike | None, re
     s = np.zeros(len(v), dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
     if s.shape != v.shape:
         raise ValueError("one stratum label per value is needed")
+    extra = [np.asarray(x, dtype=np.float64) for x in paired]
+    if any(x.shape != v.shape or not np.all(np.isfinite(x)) for x in extra):
+        raise ValueError("paired columns need one finite value per value")
     order = np.argsort(s, kind="stable")
     v, s = v[order], s[order]
+    extra = [x[order] for x in extra]
     n = len(v)
     labels = np.unique(s)
     by_value = np.argsort(v, kind="stable")
@@ -140,43 +156,49 @@ def stratified_bootstrap(values: npt.ArrayLike, strata: npt.ArrayLike | None, re
     hi = n - lo
     thr = None if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     above = None if thr is None else (v_sorted[:, None] > thr[None, :]).astype(np.float64)
+    n_prof = min(resamples, PROFILE_RESAMPLES)
     mean_s = np.empty(resamples)
     iqm_s = np.empty(resamples)
     strat_s = np.empty((resamples, len(labels)))
-    prof_s = None if thr is None else np.empty((resamples, len(thr)))
+    extra_s = [np.empty(resamples) for _ in extra]
+    prof_s = None if thr is None else np.empty((n_prof, len(thr)))
     step = max(1, min(resamples, CHUNK_CELLS // n))
     for r0 in range(0, resamples, step):
         r1 = min(resamples, r0 + step)
         idx, starts = bootstrap_indices(s, r1 - r0, rng)
-        sample = v[idx]
-        sums = np.add.reduceat(sample, starts, axis=1)
-        del sample
+        sums = np.add.reduceat(v[idx], starts, axis=1)
         sizes = np.diff(np.r_[starts, n])
         mean_s[r0:r1] = sums.sum(axis=1) / n
         strat_s[r0:r1] = sums / sizes
-        if with_iqm or above is not None:
+        for x, out in zip(extra, extra_s, strict=True):
+            out[r0:r1] = x[idx].sum(axis=1) / n
+        want_prof = prof_s is not None and r0 < n_prof
+        if (with_iqm and lo > 0) or want_prof:
             rows = r1 - r0
             flat: IntArray = np.asarray(rank[idx])
+            del idx
             flat += (np.arange(rows, dtype=flat.dtype) * n)[:, None]
-            icounts = np.bincount(flat.ravel(), minlength=rows * n).reshape(rows, n)
-            del flat, idx
-            counts = icounts.astype(np.float64)
-            if with_iqm:
-                if lo == 0:
-                    iqm_s[r0:r1] = mean_s[r0:r1]
-                else:
-                    # weight of each sorted value inside the middle [lo, hi) positions of the resample
-                    cum: IntArray = np.cumsum(icounts, axis=1, dtype=np.int32 if n < 2**31 else np.int64)
-                    w: IntArray = np.clip(cum, lo, hi)
-                    cum -= icounts
-                    np.clip(cum, lo, hi, out=cum)
-                    w -= cum
-                    iqm_s[r0:r1] = (w @ v_sorted) / (hi - lo)
-            if prof_s is not None and above is not None:
-                prof_s[r0:r1] = (counts @ above) / n
+            # float counts: the products below go straight to BLAS without a cast
+            counts = np.bincount(flat.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+            del flat
+            if with_iqm and lo > 0:
+                # weight of each sorted value inside the middle [lo, hi) positions of the resample
+                cum = np.cumsum(counts, axis=1)
+                w = np.clip(cum, lo, hi)
+                cum -= counts
+                np.clip(cum, lo, hi, out=cum)
+                w -= cum
+                iqm_s[r0:r1] = (w @ v_sorted) / (hi - lo)
+                del cum, w
+            if want_prof and prof_s is not None and above is not None:
+                k = min(r1, n_prof) - r0
+                prof_s[r0:r0 + k] = (counts[:k] @ above) / n
+        if with_iqm and lo == 0:
+            iqm_s[r0:r1] = mean_s[r0:r1]
     if not with_iqm:
         iqm_s = mean_s
-    return BootstrapResult(float(v.mean()), float(iqm(v)), mean_s, iqm_s, strat_s, labels, prof_s)
+    return BootstrapResult(float(v.mean()), float(iqm(v)), mean_s, iqm_s, strat_s, labels, prof_s,
+                           tuple(extra_s))
 
 
 def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
