@@ -56,6 +56,12 @@ class DemoSummary:
     stats_before: StoreStats | None = None
     #: The champion plot, stored as a ``plot`` artifact (``plot`` is a copy of it, if one was asked for).
     plot_artifact: Artifact | None = None
+    #: The evaluation report (leaderboard with CIs, per-map table, comparisons), stored as a ``report``.
+    report_artifact: Artifact | None = None
+    #: The report as one self-contained HTML file (in ``out_dir``, when one was given).
+    report_html: Path | None = None
+    #: The model the report recommends (its summary's champion or promoted challenger).
+    report_summary: dict[str, Any] = field(default_factory=dict)
 
 
 def _episodes(rng: random.Random, model: str, evaluation_id: str, per_map: int) -> list[dict[str, Any]]:
@@ -106,10 +112,12 @@ def run_demo(
     per_map: int = 25,
     seed: int = 7,
     plot: bool = True,
+    report: bool = True,
     echo: Callable[[str], None] = print,
 ) -> DemoSummary:
-    """Run the campaign on ``store``; store the plot as a ``plot`` artifact (and write a copy
-    into ``out_dir`` when it is given)."""
+    """Run the campaign on ``store``; store the plot as a ``plot`` artifact and the evaluation report as
+    ``report`` artifacts (and write copies, ``champion_progression.png`` and ``report.html``, into
+    ``out_dir`` when it is given)."""
     t0 = time.perf_counter()
     before = store.stats()
     # The store's own auto codec (zstd where it pays, raw for video), not the seed's gzip default.
@@ -119,6 +127,7 @@ def run_demo(
     runs = [(m, i, "") for i, m in enumerate(chosen)]
     runs.append((chosen[0], 0, "-rerun"))  # the first evaluation again, same seed: its outputs deduplicate
     n_eval = promotions = n_episodes = 0
+    first_runs: list[str] = []  # one evaluation per model (the re-run repeats the baseline's episodes)
     env_config = {"simulator": "gym-duckietown", "frame_skip": 3, "camera": [640, 480], "domain_rand": True}
     repro_base = capture_repro(parameters={"episodes_per_map": per_map})
     with tempfile.TemporaryDirectory(prefix="artifactstore-demo-") as tmp_s:
@@ -127,6 +136,8 @@ def run_demo(
             erng = random.Random(seed * 1000 + run_seed)
             evaluation_id = f"eval-{model}-s{run_seed}"
             rows = _episodes(erng, model, evaluation_id, per_map)
+            if not suffix:
+                first_runs.append(evaluation_id)
             evaluation_id += suffix
             n_episodes += len(rows)
             ids = manager.export_episode_data(rows, format_type="both", model_id=model, evaluation_id=evaluation_id,
@@ -185,9 +196,35 @@ def run_demo(
                 plot_path = store.get(plot_art, Path(out_dir) / "champion_progression.png")
         except MissingDependencyError as exc:
             notes.append(str(exc))
+    report_art, report_html, report_summary = (None, None, {})
+    if report:
+        try:
+            report_art, report_html, report_summary = _report(store, first_runs, out_dir, seed)
+        except MissingDependencyError as exc:
+            notes.append(str(exc))
     return DemoSummary(
         evaluations=n_eval, promotions=promotions, episodes=n_episodes, stats=store.stats(),
         champions=store.champion_history(), gc_would_delete=len(plan.delete), gc_would_free=plan.freed_bytes,
         plot=plot_path, seconds=time.perf_counter() - t0, notes=notes, gc_policies=policies,
-        stats_before=before, plot_artifact=plot_art,
+        stats_before=before, plot_artifact=plot_art, report_artifact=report_art, report_html=report_html,
+        report_summary=report_summary,
     )
+
+
+def _report(store: ArtifactStore, evaluations: list[str], out_dir: str | os.PathLike[str] | None,
+            seed: int) -> tuple[Artifact, Path | None, dict[str, Any]]:
+    """The campaign's evaluation report: stored (JSON, figures, and the HTML file) and, with ``out_dir``,
+    written there as ``report.html``."""
+    from .evaluation import build_report
+
+    rep = build_report(store, evaluations=evaluations, metric="reward", cost="steps", seed=seed, resamples=2000)
+    saved = rep.save(store)
+    html_path: Path | None = None
+    with tempfile.TemporaryDirectory(prefix="artifactstore-demo-") as tmp_s:
+        html = rep.to_html(Path(tmp_s) / "report.html")
+        html_art = store.put(html, name="demo/report.html", artifact_type="report", tags=["demo", "report"],
+                             metadata={"report_artifact_id": saved["report"].id})
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            html_path = store.get(html_art, Path(out_dir) / "report.html")
+    return html_art, html_path, dict(rep.data["summary"])

@@ -178,18 +178,20 @@ def _read_rows(path: Path) -> Any:
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write a copy of the champion plot into this folder (it is stored as a 'plot' artifact "
-                   "either way).")
+              help="Also write champion_progression.png and report.html into this folder (both are stored "
+                   "as artifacts either way).")
 @click.option("--models", type=click.IntRange(1, 6), default=6, show_default=True,
               help="How many model variants to evaluate (each is evaluated once, the baseline twice).")
 @click.option("--episodes-per-map", "per_map", type=click.IntRange(1, 1000), default=25, show_default=True,
               help="Simulated episodes per map and evaluation.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same scores).")
 @click.option("--no-plot", is_flag=True, help="Skip the champion progression plot (no matplotlib needed).")
+@click.option("--no-report", is_flag=True,
+              help="Skip the evaluation report (leaderboard with CIs; needs the 'report' extra).")
 @json_option
 @click.pass_context
 def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int, seed: int, no_plot: bool,
-             as_json: bool) -> None:
+             no_report: bool, as_json: bool) -> None:
     """Run a small evaluation campaign on the store and summarise it (the main job)."""
     from ..demo import run_demo
     from .format import human_size, percent, table
@@ -199,7 +201,7 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
     if not quiet:
         click.echo(f"evaluation campaign on {store.url}")
     s = run_demo(store, out_dir, models=models, per_map=per_map, seed=seed, plot=not no_plot,
-                 echo=(lambda _m: None) if quiet else click.echo)
+                 report=not no_report, echo=(lambda _m: None) if quiet else click.echo)
     st, b = s.stats, s.stats_before
     art = s.plot_artifact
     data = {"evaluations": s.evaluations, "promotions": s.promotions, "episodes": s.episodes,
@@ -209,6 +211,10 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
                            "would_free_bytes": s.gc_would_free},
             "plot": str(s.plot) if s.plot else None,
             "plot_artifact": {"id": art.id, "ref": art.ref} if art else None,
+            "report_artifact": ({"id": s.report_artifact.id, "ref": s.report_artifact.ref}
+                                if s.report_artifact else None),
+            "report_html": str(s.report_html) if s.report_html else None,
+            "report_summary": s.report_summary or None,
             "seconds": round(s.seconds, 2), "notes": s.notes}
 
     def text() -> str:
@@ -241,6 +247,15 @@ def demo_cmd(ctx: click.Context, out_dir: Path | None, models: int, per_map: int
                          f"'artifactstore get {art.ref} .' writes it here")
         if s.plot:
             parts.append(f"copy written to {s.plot}")
+        rs, ra = s.report_summary, s.report_artifact
+        if rs:
+            recs = ", ".join(f"{c['model_id']}: {c['recommendation']}" for c in rs.get("challengers", []))
+            parts.append(f"\nevaluation report (reward, 95% stratified bootstrap CIs): champion {rs.get('champion')}"
+                         + (f"; challengers {recs}" if recs else ""))
+        if ra:
+            parts.append(f"report stored as {ra.ref} (id {ra.id})")
+        if s.report_html:
+            parts.append(f"HTML report written to {s.report_html}")
         parts += [f"note: {n}" for n in s.notes]
         return "\n".join(parts)
 
