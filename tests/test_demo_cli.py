@@ -39,10 +39,16 @@ def test_demo_campaign(tmp_path: Path) -> None:
         assert videos and all(v.codec == "none" for v in videos)  # incompressible: stored raw
         assert all(c.codec == "zstd" for c in s.find(artifact_type="episode_data"))
         assert s.evaluations()[0].repro["python"]
-        (png,) = s.find(artifact_type="plot")
+        (png,) = s.find(artifact_type="plot", name="demo/champion_progression.png")
         assert png.id == d["plot_artifact"]["id"]
         data = s.read_bytes(png)
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        # the evaluation report: stored as HTML (self-contained) next to its JSON and SVG figures
+        html = s.read_bytes(d["report_artifact"]["id"]).decode()
+        assert html.lower().startswith("<!doctype html>") and "<svg" in html and "Leaderboard" in html
+        assert d["report_summary"]["champion"] in html
+        report_json = s.find(artifact_type="report", tags=["report"], name_prefix="reports/")
+        assert any(a.name.endswith("/report.json") for a in report_json)
     # the human summary of a second run: per-run and whole-store figures in labelled columns
     code, out = _run(["--store", str(store), "demo", "--models", "2", "--episodes-per-map", "2",
                       "--out", str(tmp_path / "copy")])
@@ -55,6 +61,8 @@ def test_demo_campaign(tmp_path: Path) -> None:
     assert ("champion progression plot: stored as demo/champion_progression.png@v2 (type plot, id " in out)
     assert f"copy written to {tmp_path / 'copy' / 'champion_progression.png'}" in out
     assert (tmp_path / "copy" / "champion_progression.png").read_bytes()[:4] == b"\x89PNG"
+    assert out.rstrip().splitlines()[-1] == f"HTML report written to {tmp_path / 'copy' / 'report.html'}"
+    assert "<svg" in (tmp_path / "copy" / "report.html").read_text()
 
 
 def test_history_champions_gc_commands(tmp_path: Path) -> None:
