@@ -151,6 +151,19 @@ class Report:
             out.append(f"- {c['model_id']}: change {c['change']:+.4g} [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}], "
                        f"P(improvement) {c['probability_of_improvement']:.3f}, "
                        f"regressions on {len(c['per_map_regressions'])} map(s): **{c['recommendation']}**")
+        cells = {(c["model_id"], c["map"]): c for c in d["per_map"]}
+        out += ["", f"## Per map (mean {m} [95% CI]; + / - significantly better / worse than the champion)", "",
+                "| model | " + " | ".join(d["maps"]) + " |", "|---|" + "---|" * len(d["maps"])]
+        for row in d["leaderboard"]:
+            vals = []
+            for mp in d["maps"]:
+                c = cells.get((row["model_id"], mp))
+                if c is None or c["mean"] is None:
+                    vals.append("-")
+                    continue
+                mark = {"better": " +", "worse": " -"}.get(c["vs_champion"] or "", "")
+                vals.append(f"{c['mean']:.4g} [{c['ci_low']:.4g}, {c['ci_high']:.4g}]{mark}")
+            out.append(f"| {row['model_id']} | " + " | ".join(vals) + " |")
         out += ["", "## Comparisons (Holm-corrected)", "", "| a | b | P(a>b) | p | p (Holm) | significant |",
                 "|---|---|---|---|---|---|"]
         for c in d["comparisons"]:
@@ -170,35 +183,62 @@ class Report:
         for row in d["leaderboard"]:
             mm = row["metrics"][m]
             sr = row["success_rate"]
-            srs = "-" if sr is None else f"{sr['value']:.3f} [{sr['ci_low']:.3f}, {sr['ci_high']:.3f}]"
+            srs = "-" if sr is None else f"{sr['value']:.3f} <small>[{sr['ci_low']:.3f}, {sr['ci_high']:.3f}]</small>"
             rows.append(f"<tr><td>{row['rank']} <small>({row['rank_low']}&ndash;{row['rank_high']})</small></td>"
-                        f"<td>{e(row['model_id'])}</td><td>{row['n_episodes']}</td>"
-                        f"<td>{mm['mean']:.4g} <small>[{mm['ci_low']:.4g}, {mm['ci_high']:.4g}]</small></td>"
-                        f"<td>{mm['iqm']:.4g} <small>[{mm['iqm_ci_low']:.4g}, {mm['iqm_ci_high']:.4g}]</small></td>"
-                        f"<td>{srs}</td></tr>")
+                        f"<td>{e(row['model_id'])}</td><td class=num>{row['n_episodes']}</td>"
+                        f"<td class=num>{_v(mm['mean'])} <small>[{_v(mm['ci_low'])}, {_v(mm['ci_high'])}]</small></td>"
+                        f"<td class=num>{_v(mm['iqm'])} <small>[{_v(mm['iqm_ci_low'])}, {_v(mm['iqm_ci_high'])}]"
+                        f"</small></td><td class=num>{srs}</td></tr>")
         s = d["summary"]
+        rank = {r["model_id"]: r["rank"] for r in d["leaderboard"]}
         summ = "".join(
-            f"<li><b>{e(c['model_id'])}</b>: {c['change']:+.4g} [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}] vs champion, "
-            f"P(improvement) {c['probability_of_improvement']:.3f}, regressions on "
-            f"{len(c['per_map_regressions'])} map(s) &rarr; <b>{e(c['recommendation'])}</b></li>"
-            for c in s["challengers"])
+            f"<li><b>{e(c['model_id'])}</b>: {_v(c['change'], True)} <small>[{_v(c['ci_low'], True)}, "
+            f"{_v(c['ci_high'], True)}]</small> vs champion, P(improvement) {c['probability_of_improvement']:.3f}, "
+            + (f"worse on {len(c['per_map_regressions'])} map(s) ({e(', '.join(c['per_map_regressions']))})"
+               if c["per_map_regressions"] else "worse on no map")
+            + f" &rarr; <b>{e(c['recommendation'])}</b></li>"
+            for c in sorted(s["challengers"], key=lambda c: (rank.get(c["model_id"], 0), c["model_id"])))
         comps = "".join(
-            f"<tr><td>{e(c['a'])}</td><td>{e(c['b'])}</td><td>{c['probability_of_improvement']:.3f}</td>"
-            f"<td>{c['p_value']:.3g}</td><td>{c['p_adjusted']:.3g}</td>"
-            f"<td>{'yes' if c['significant'] else 'no'}</td></tr>" for c in d["comparisons"])
+            f"<tr><td>{e(c['a'])}</td><td>{e(c['b'])}</td><td class=num>{c['probability_of_improvement']:.3f}</td>"
+            f"<td class=num>{_p(c['p_value'])}</td><td class=num>{_p(c['p_adjusted'])}</td>"
+            f"<td>{'<b>yes</b>' if c['significant'] else 'no'}</td></tr>" for c in d["comparisons"])
+        cells = {(c["model_id"], c["map"]): c for c in d["per_map"]}
+        maps = d["maps"]
+        pm_rows = []
+        for row in d["leaderboard"]:
+            tds = []
+            for mp in maps:
+                c = cells.get((row["model_id"], mp))
+                if c is None or c["mean"] is None:
+                    tds.append("<td class=na>&ndash;</td>")
+                    continue
+                flag = {"better": ("better", "&#9650; "), "worse": ("worse", "&#9660; ")}.get(c["vs_champion"] or "",
+                                                                                          ("", ""))
+                title = (f" title='vs champion: {c['vs_champion']}, p (Holm) {_p(c['p_adjusted'])}'"
+                         if c["p_adjusted"] is not None else "")
+                tds.append(f"<td class='num {flag[0]}'{title}>{flag[1]}{_v(c['mean'])}<br><small>[{_v(c['ci_low'])}, "
+                           f"{_v(c['ci_high'])}] n={c['n']}</small></td>")
+            pm_rows.append(f"<tr><th>{e(row['model_id'])}</th>{''.join(tds)}</tr>")
+        per_map = (f"<div class=scroll><table><tr><th>model</th>{''.join(f'<th>{e(mp)}</th>' for mp in maps)}</tr>"
+                   f"{''.join(pm_rows)}</table></div>")
         figs = "".join(f"<figure><figcaption>{e(k)}</figcaption>{v}</figure>" for k, v in sorted(self.figures.items()))
         excl = "".join(f"<li>{e(json.dumps(x, sort_keys=True))}</li>" for x in d["excluded"]) or "<li>nothing</li>"
         doc = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation report: {e(m)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
 th{{background:#f3f3f3}}small{{color:#666}}figure{{margin:1.5em 0}}figcaption{{font-weight:bold}}
-svg{{max-width:100%;height:auto}}</style></head><body>
+svg{{max-width:100%;height:auto}}td.num{{text-align:right;white-space:nowrap}}
+td.better{{background:#e3f4e1}}td.worse{{background:#fbe3e1}}td.na{{color:#aaa;text-align:center}}
+.scroll{{overflow-x:auto}}</style></head><body>
 <h1>Evaluation report: {e(m)}</h1>
 <p>Seed {d['seed']}, {d['resamples']} stratified bootstrap resamples (episodes resampled within each map);
 intervals are 95%.</p>
 <h2>Summary</h2><p>Champion: <b>{e(str(s['champion']))}</b> ({e(s['champion_source'])})</p><ul>{summ}</ul>
 <h2>Leaderboard</h2><table><tr><th>rank (95% interval)</th><th>model</th><th>episodes</th>
 <th>mean {e(m)} [95% CI]</th><th>IQM [95% CI]</th><th>success rate [Wilson 95%]</th></tr>{''.join(rows)}</table>
+<h2>Per map</h2><p>Mean {e(m)} per map with its 95% CI and episodes;
+&#9650;/&#9660; (green/red): significantly better/worse than the champion on that map (Holm-corrected over the
+model's maps).</p>{per_map}
 <h2>Comparisons</h2><p>Probability that a's episode beats b's; Holm-corrected over all pairs.</p>
 <table><tr><th>a</th><th>b</th><th>P(a&gt;b)</th><th>p</th><th>p (Holm)</th><th>significant</th></tr>{comps}</table>
 <h2>Figures</h2>{figs}
@@ -234,6 +274,21 @@ intervals are 95%.</p>
         return {"report": arts[0], "figures": arts[1:]}
 
 
+def _v(x: float | None, sign: bool = False) -> str:
+    # values in tables: 3 decimals where they fit, else 4 significant digits
+    if x is None:
+        return "-"
+    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
+        return f"{x:+.4g}" if sign else f"{x:.4g}"
+    return f"{x:+.3f}" if sign else f"{x:.3f}"
+
+
+def _p(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return "&lt;0.0001" if x < 1e-4 else f"{x:.3g}"
+
+
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
@@ -251,12 +306,18 @@ def _figures(d: dict[str, Any], profiles: dict[str, Any]) -> dict[str, str]:
         raise MissingDependencyError("matplotlib", "report", "drawing the report's figures") from None
     m = d["metric"]
     figs: dict[str, str] = {}
+    # one colour per model in every figure, in leaderboard order
+    ranked = [r["model_id"] for r in d["leaderboard"]]
+    order = ranked + sorted(set(d["trend"]) - set(ranked))
+    cmap, n_col = (plt.get_cmap("tab10"), 10) if len(order) <= 10 else (plt.get_cmap("tab20"), 20)
+    color = {mid: cmap(i % n_col) for i, mid in enumerate(order)}
     with matplotlib.rc_context({"svg.hashsalt": "artifactstore", "svg.fonttype": "none"}):
         # performance profiles
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        for mid, p in sorted(profiles.items()):
-            ax.plot(p["tau"], p["frac"], label=mid)
-            ax.fill_between(p["tau"], p["low"], p["high"], alpha=0.2)
+        for mid in [x for x in order if x in profiles]:
+            p = profiles[mid]
+            ax.plot(p["tau"], p["frac"], label=mid, color=color[mid])
+            ax.fill_between(p["tau"], p["low"], p["high"], alpha=0.15, color=color[mid])
         ax.set_xlabel(f"{m} threshold")
         ax.set_ylabel("fraction of episodes above")
         ax.set_title("Performance profiles (95% CI bands)")
@@ -275,10 +336,11 @@ def _figures(d: dict[str, Any], profiles: dict[str, Any]) -> dict[str, str]:
             for cell in d["per_map"]:
                 grid[models.index(cell["model_id"]), maps.index(cell["map"])] = (
                     np.nan if cell["mean"] is None else cell["mean"])
-            fig, ax = plt.subplots(figsize=(min(16, 3 + 0.35 * len(maps)), 1.5 + 0.4 * len(models)))
+            fig, ax = plt.subplots(figsize=(min(16, 4 + 0.45 * len(maps)), 2.2 + 0.4 * len(models)))
             im = ax.imshow(grid, aspect="auto", cmap="viridis")
-            ax.set_yticks(range(len(models)), models, fontsize=8)
-            ax.set_xticks(range(len(maps)), maps, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(models)), models, fontsize=9)
+            ax.set_xticks(range(len(maps)), maps, rotation=45, ha="right", rotation_mode="anchor",
+                          fontsize=9 if len(maps) <= 20 else 7)
             fig.colorbar(im, ax=ax, label=f"mean {m}")
             ax.set_title("Per-map mean")
             fig.tight_layout()
@@ -288,7 +350,8 @@ def _figures(d: dict[str, Any], profiles: dict[str, Any]) -> dict[str, str]:
             fig, ax = plt.subplots(figsize=(7, 4.5))
             for p in d["pareto"]:
                 ax.errorbar(p["cost"], p["quality"], yerr=[[p["quality"] - p["ci_low"]], [p["ci_high"] - p["quality"]]],
-                            fmt="o" if p["pareto_optimal"] else "x", capsize=3, label=p["model_id"])
+                            fmt="o" if p["pareto_optimal"] else "x", capsize=3, label=p["model_id"],
+                            color=color[p["model_id"]])
             ax.set_xlabel(f"mean {d['cost']} (cost)")
             ax.set_ylabel(f"mean {m}")
             ax.set_title("Pareto: quality vs cost (o = Pareto-optimal)")
@@ -299,11 +362,23 @@ def _figures(d: dict[str, Any], profiles: dict[str, Any]) -> dict[str, str]:
             plt.close(fig)
         if d["trend"]:
             fig, ax = plt.subplots(figsize=(8, 4.5))
-            for mid, pts in sorted(d["trend"].items()):
-                ax.errorbar(range(len(pts)), [p["mean"] for p in pts],
+            from datetime import datetime
+
+            timed = all(p["timestamp"] for pts in d["trend"].values() for p in pts)
+            for mid in [x for x in order if x in d["trend"]]:
+                pts = d["trend"][mid]
+                xs: list[Any] = ([datetime.fromisoformat(p["timestamp"]) for p in pts] if timed
+                                 else list(range(len(pts))))
+                ax.errorbar(xs, [p["mean"] for p in pts],
                             yerr=[[p["mean"] - p["ci_low"] for p in pts], [p["ci_high"] - p["mean"] for p in pts]],
-                            marker="o", capsize=3, label=mid)
-            ax.set_xlabel("evaluation of the model (in time order)")
+                            marker="o", capsize=3, label=mid, color=color[mid])
+            if timed:
+                import matplotlib.dates as mdates
+
+                loc = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+                ax.xaxis.set_major_locator(loc)
+                ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))  # type: ignore[no-untyped-call]
+            ax.set_xlabel("evaluation time (UTC)" if timed else "evaluation of the model (in time order)")
             ax.set_ylabel(f"mean {m}")
             ax.set_title("Trend of each model's evaluations")
             ax.grid(True, alpha=0.3)
