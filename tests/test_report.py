@@ -185,6 +185,11 @@ def test_outputs_markdown_html_and_saved_artifacts(store: ArtifactStore, tmp_pat
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert html.count("<svg") == len(rep.figures) >= 3
     assert "src=\"http" not in html and "href=\"http" not in html  # self-contained
+    # the per-map table: one row per model, one cell per map, flagged where Holm says so
+    assert "<h2>Per map</h2>" in html and "## Per map" in md
+    worse = [c for c in rep.data["per_map"] if c["vs_champion"] == "worse"]
+    assert html.count("class='num worse'") == len(worse)
+    assert md.count(" -") >= len(worse)
     saved = rep.save(store)
     assert saved["report"].artifact_type == "report"
     assert {f.artifact_type for f in saved["figures"]} == {"plot"} and len(saved["figures"]) == len(rep.figures)
