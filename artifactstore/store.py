@@ -38,6 +38,7 @@ from .errors import (
     IntegrityError,
     InvalidInputError,
     InvalidMetadataError,
+    InvalidNameError,
     SourceNotFoundError,
     UnknownSchemeError,
 )
@@ -172,7 +173,7 @@ def _check_tags(tags: Any) -> tuple[str, ...]:
         if not isinstance(t, str) or not t.strip() or len(t) > 255 or any(ord(c) < 32 for c in t):
             raise InvalidInputError(f"invalid tag {t!r}: tags are non-empty strings of at most 255 characters")
         out.append(t.strip())
-    return tuple(sorted(set(out)))
+    return tuple(dict.fromkeys(out))  # the order given, without repeats
 
 
 def _check_field(name: str, value: Any) -> str | None:
@@ -860,10 +861,17 @@ class ArtifactStore:
 
     # --- evaluations and champions ------------------------------------------------------
 
-    def _artifact_ids(self, artifacts: Iterable[str | Artifact]) -> list[str]:
+    def _artifact_ids(self, artifacts: Iterable[str | Artifact], allow_unknown: bool = False) -> list[str]:
+        # allow_unknown (the seed facade): a string that names no artifact is kept as given, a
+        # "dangling" reference that `artifactstore history --json` lists under dangling_artifacts
         ids = []
         for a in artifacts or ():
-            ids.append(self.resolve(a).id)
+            try:
+                ids.append(self.resolve(a).id)
+            except (ArtifactNotFoundError, InvalidNameError):
+                if not allow_unknown or not isinstance(a, str):
+                    raise
+                ids.append(_required_field("artifact id", a))
         return ids
 
     def record_evaluation(
@@ -880,11 +888,16 @@ class ArtifactStore:
         is_champion: bool = False,
         champion_rank: int | None = None,
         timestamp: float | None = None,
+        allow_unknown_artifacts: bool = False,
     ) -> EvaluationRecord:
         """Record (or replace) an evaluation of ``model_id`` with its scores and linked artifacts.
 
         ``repro`` is a reproducibility record; :func:`artifactstore.capture_repro`
         fills in what it can find (git SHA, Python, packages...).
+        ``artifacts`` must name stored artifacts (an unknown one raises
+        :class:`~artifactstore.errors.ArtifactNotFoundError`) unless
+        ``allow_unknown_artifacts``: then a string that names none is kept as given
+        (a dangling reference, as the seed stored any string).
         """
         entry = {
             "kind": "evaluation",
@@ -896,7 +909,7 @@ class ArtifactStore:
             "is_champion": bool(is_champion),
             "champion_rank": None if champion_rank is None else int(champion_rank),
             "metrics": _check_metadata(metrics),
-            "artifacts": self._artifact_ids(artifacts),
+            "artifacts": self._artifact_ids(artifacts, allow_unknown_artifacts),
             "metadata": _check_metadata(metadata),
             "repro": _check_metadata(repro),
         }
@@ -930,6 +943,7 @@ class ArtifactStore:
         previous_model_id: str | None = None,
         require_significant: bool = False,
         evidence_metric: str = "reward",
+        allow_unknown_artifacts: bool = False,
     ) -> ChampionRecord | None:
         """Make ``model_id`` the champion, atomically.
 
@@ -953,7 +967,7 @@ class ArtifactStore:
         gs = _score("global_score", global_score)
         sr = _score("success_rate", success_rate)
         eval_id = _check_field("evaluation_id", evaluation_id)
-        art_ids = self._artifact_ids(artifacts)
+        art_ids = self._artifact_ids(artifacts, allow_unknown_artifacts)  # see record_evaluation
         given_imp = _check_metadata(improvement_metrics) if improvement_metrics is not None else None
         mets = _check_metadata(metrics)
         if require_significant:
