@@ -550,8 +550,6 @@ class ArtifactManager:
         temporary views). On SQLite this is a :class:`sqlite3.Connection`; on
         PostgreSQL a psycopg connection. The caller closes it.
         """
-        import sqlalchemy as sa
-
         from ..catalog.seed_views import create_temp_views
 
         engine = getattr(self.store.catalog, "engine", None)
@@ -563,7 +561,14 @@ class ArtifactManager:
 
             conn: Any = sqlite3.connect(str(engine.url.database))
         else:
-            conn = sa.create_engine(engine.url, poolclass=sa.pool.NullPool).raw_connection().driver_connection
+            # a connection of its own (never one of the catalog's pool: the temporary views would
+            # shadow the catalog's table there), with the catalog's search_path
+            import psycopg
+
+            schema = getattr(self.store.catalog, "schema", None)
+            url = engine.url.set(drivername="postgresql")
+            conn = psycopg.connect(url.render_as_string(hide_password=False),
+                                   **({"options": f"-csearch_path={schema}"} if schema else {}))
         create_temp_views(conn, engine.dialect.name, root)
         return conn
 
