@@ -47,7 +47,8 @@ def _v3_to_v4(conn: sa.Connection) -> None:
 
 def _v4_to_v5(conn: sa.Connection) -> None:
     # tags keep the order given (older rows have no position and sort by tag); the seed's tables as views
-    conn.execute(sa.text("ALTER TABLE tags ADD COLUMN position INTEGER"))
+    if "position" not in {c["name"] for c in sa.inspect(conn).get_columns("tags")}:
+        conn.execute(sa.text("ALTER TABLE tags ADD COLUMN position INTEGER"))
     seed_views.create_views(conn)
 
 
