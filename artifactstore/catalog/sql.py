@@ -543,6 +543,63 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         else:
             self.write(txn)
 
+    def delete_alias(self, name: str, alias: str, before_commit: Callable[[str], None] | None = None) -> str | None:
+        """Remove ``name:alias``; return the artifact id it pointed at (``None``: there was no such alias).
+
+        ``before_commit(artifact_id)`` runs inside the transaction when an alias was removed.
+        """
+
+        def txn(c: sa.Connection) -> str | None:
+            where = (S.aliases.c.name == name, S.aliases.c.alias == alias)
+            row = c.execute(sa.select(S.aliases.c.artifact_id).where(*where).with_for_update()).first()
+            if row is None:
+                return None
+            c.execute(sa.delete(S.aliases).where(*where))
+            if before_commit is not None:
+                before_commit(str(row[0]))
+            return str(row[0])
+
+        return self.write(txn)
+
+    def update_artifact(
+        self,
+        artifact_id: str,
+        change: Callable[[Artifact], tuple[tuple[str, ...], dict[str, Any]]],
+        before_commit: Callable[[Artifact], None] | None = None,
+    ) -> Artifact | None:
+        """Replace an artifact's tags and metadata with ``change(current)`` (a ``(tags, metadata)``
+        pair), atomically with the tag, metadata and search index rows; return the new record,
+        ``None`` when no artifact has that id. ``before_commit(new)`` runs inside the transaction."""
+
+        def txn(conn: sa.Connection) -> Artifact | None:
+            row = conn.execute(
+                sa.select(S.artifacts).where(S.artifacts.c.id == artifact_id).with_for_update()
+            ).mappings().first()
+            if row is None:
+                return None
+            cur = self._hydrate(conn, [row])[0]
+            tags, meta = change(cur)
+            new = _replace_fields(cur, tuple(dict.fromkeys(tags)), dict(meta))
+            ts = new.created_at.timestamp()
+            conn.execute(sa.update(S.artifacts).where(S.artifacts.c.id == artifact_id)
+                         .values(metadata=canonical_json(new.metadata)))
+            for t in (S.tags, S.metadata_kv):
+                conn.execute(sa.delete(t).where(t.c.artifact_id == artifact_id))
+            if new.tags:
+                conn.execute(sa.insert(S.tags), [{"artifact_id": artifact_id, "tag": t, "created_at": ts, "position": i}
+                                                 for i, t in enumerate(new.tags)])
+            if new.metadata:
+                conn.execute(sa.insert(S.metadata_kv), [
+                    {"artifact_id": artifact_id, "key": k, "value": kv_value(v), "created_at": ts}
+                    for k, v in new.metadata.items()])
+            fts.unindex(conn, [artifact_id])
+            fts.index_artifacts(conn, [fts.document_of(new)])
+            if before_commit is not None:
+                before_commit(new)
+            return new
+
+        return self.write(txn)
+
     def aliases_of(self, artifact_id: str) -> list[str]:
         sel = sa.select(S.aliases.c.alias).where(S.aliases.c.artifact_id == artifact_id).order_by(S.aliases.c.alias)
         return self.read(lambda c: [r[0] for r in c.execute(sel)])
@@ -653,6 +710,12 @@ def _artifact_from_fields(f: Mapping[str, Any]) -> Artifact:
         map_name=f.get("map_name"), episode_id=f.get("episode_id"), tags=tuple(dict.fromkeys(f.get("tags") or ())),
         metadata=dict(f.get("metadata") or {}), blob_key=f["blob_key"],
     )
+
+
+def _replace_fields(a: Artifact, tags: tuple[str, ...], metadata: dict[str, Any]) -> Artifact:
+    import dataclasses
+
+    return dataclasses.replace(a, tags=tags, metadata=metadata)
 
 
 def _row_of(a: Artifact, codec_error: str | None) -> dict[str, Any]:
