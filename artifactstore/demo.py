@@ -145,13 +145,13 @@ def run_demo(
             success = sum(r["success"] for r in rows) / len(rows)
             reward = sum(r["reward"] for r in rows) / len(rows)
             score = round(0.7 * success + 0.3 * min(1.0, reward / 4), 4)
-            report = tmp / "evaluation_report.json"
-            report.write_text(json.dumps({
+            report_file = tmp / "evaluation_report.json"
+            report_file.write_text(json.dumps({
                 "model_id": model, "evaluation_id": evaluation_id, "global_score": score, "success_rate": success,
                 "per_map": {m: sum(r["success"] for r in rows if r["map_name"] == m) / per_map
                             for maps in SUITES.values() for m in maps},
             }, indent=2, sort_keys=True))
-            report_id = manager.store_artifact(report, ArtifactType.EVALUATION_RESULT, model_id=model,
+            report_id = manager.store_artifact(report_file, ArtifactType.EVALUATION_RESULT, model_id=model,
                                                evaluation_id=evaluation_id, tags=["report"])
             cfg = tmp / "env_config.json"
             cfg.write_text(json.dumps(env_config, sort_keys=True))  # identical for every run: stored once
@@ -196,7 +196,9 @@ def run_demo(
                 plot_path = store.get(plot_art, Path(out_dir) / "champion_progression.png")
         except MissingDependencyError as exc:
             notes.append(str(exc))
-    report_art, report_html, report_summary = (None, None, {})
+    report_art: Artifact | None = None
+    report_html: Path | None = None
+    report_summary: dict[str, Any] = {}
     if report:
         try:
             report_art, report_html, report_summary = _report(store, first_runs, out_dir, seed)
@@ -215,7 +217,7 @@ def _report(store: ArtifactStore, evaluations: list[str], out_dir: str | os.Path
             seed: int) -> tuple[Artifact, Path | None, dict[str, Any]]:
     """The campaign's evaluation report: stored (JSON, figures, and the HTML file) and, with ``out_dir``,
     written there as ``report.html``."""
-    from .evaluation import build_report
+    from .evaluation.report import build_report
 
     rep = build_report(store, evaluations=evaluations, metric="reward", cost="steps", seed=seed, resamples=2000)
     saved = rep.save(store)

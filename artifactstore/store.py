@@ -1196,11 +1196,11 @@ def _apply_edits(live: list[Artifact], records: list[dict[str, Any]]) -> list[Ar
         return live
     out = []
     for a in live:
-        e = last.get(a.id)
-        if e is not None:
+        edit = last.get(a.id)
+        if edit is not None:
             try:  # a journal from elsewhere (sync) is input like any other: validated
-                a = dataclasses.replace(a, tags=_check_tags(list(e.get("tags") or ())),
-                                        metadata=_check_metadata(e.get("metadata") or {}))
+                a = dataclasses.replace(a, tags=_check_tags(list(edit.get("tags") or ())),
+                                        metadata=_check_metadata(edit.get("metadata") or {}))
             except (InvalidInputError, InvalidMetadataError, TypeError) as exc:
                 log.warning("reindex: ignoring an invalid edit record of %s: %s", a.id, exc)
         out.append(a)

@@ -88,7 +88,7 @@ def test_diff_tables_text_versions_and_binary(run: Cli) -> None:
     run("put", run.file("t.txt", "a\nb\nc\n"), "--type", "log")
     run("put", run.file("t.txt", "a\nB\nc\n"), "--type", "log")
     lines = run("diff", "t.txt@v1", "t.txt@v2").stdout.splitlines()
-    assert ["-b", "+B"] == [x for x in lines if x in ("-b", "+B")]
+    assert [x for x in lines if x in ("-b", "+B")] == ["-b", "+B"]
     run("put", run.file("t2.txt", "a\nb\nc\n"), "--type", "log")
     assert "content: identical" in run("diff", "t.txt@v1", "t2.txt").stdout
     (run.root / "x.bin").write_bytes(b"\x00\x01" * 10)

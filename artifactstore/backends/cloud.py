@@ -531,7 +531,11 @@ class RetryPolicy:
             unknown = sorted(set(value) - known)
             if unknown:
                 raise TypeError(f"retry takes {', '.join(sorted(known))}; not {', '.join(map(str, unknown))}")
-            return cls(**{k: (int(v) if k == "attempts" else float(v)) for k, v in value.items()})
+            base = cls()
+            return cls(attempts=int(value.get("attempts", base.attempts)),
+                       base_delay=float(value.get("base_delay", base.base_delay)),
+                       max_delay=float(value.get("max_delay", base.max_delay)),
+                       total_timeout=float(value.get("total_timeout", base.total_timeout)))
         raise TypeError(f"retry must be a RetryPolicy, an int, a mapping or a bool, not {type(value).__name__}")
 
 

@@ -567,8 +567,8 @@ class ArtifactManager:
 
             schema = getattr(self.store.catalog, "schema", None)
             url = engine.url.set(drivername="postgresql")
-            conn = psycopg.connect(url.render_as_string(hide_password=False),
-                                   **({"options": f"-csearch_path={schema}"} if schema else {}))
+            dsn = url.render_as_string(hide_password=False)
+            conn = psycopg.connect(dsn, options=f"-csearch_path={schema}") if schema else psycopg.connect(dsn)
         create_temp_views(conn, engine.dialect.name, root)
         return conn
 
