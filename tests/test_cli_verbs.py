@@ -121,3 +121,15 @@ def test_history_json_lists_dangling_artifact_ids(run: Cli, tmp_path: Path) -> N
     hist = json.loads(run("history", "--json").stdout)
     assert hist[0]["artifacts"] == [aid, "report_001"] and hist[0]["dangling_artifacts"] == ["report_001"]
     assert "2 (1 dangling)" in run("history").stdout
+
+
+def test_unreachable_endpoint_error_names_the_retry_budget(tmp_path: Path) -> None:
+    pytest.importorskip("s3fs")
+    # a port where nothing listens: refused at once, retried within the budget, then one line
+    r = CliRunner().invoke(cli, ["--store", "s3://bucket/store", "-o", "endpoint_url=http://127.0.0.1:9",
+                                 "-o", "key=a", "-o", "secret=b", "-o", 'retry={"attempts": 2, "total_timeout": 5}',
+                                 "ls"])
+    line = _error_line(r)
+    assert "failed after 2 attempt(s)" in line and "EndpointConnectionError" in line
+    assert "retry budget: 2 attempt(s) within 5 s" in line and "-o retry=N" in line
+    assert "connect timeout 3 s" in line
