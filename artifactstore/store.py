@@ -8,6 +8,7 @@ any point leaves no visible half-artifact, only an orphan gc removes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import errno
 import hashlib
@@ -38,6 +39,7 @@ from .errors import (
     IntegrityError,
     InvalidInputError,
     InvalidMetadataError,
+    InvalidNameError,
     SourceNotFoundError,
     UnknownSchemeError,
 )
@@ -172,7 +174,7 @@ def _check_tags(tags: Any) -> tuple[str, ...]:
         if not isinstance(t, str) or not t.strip() or len(t) > 255 or any(ord(c) < 32 for c in t):
             raise InvalidInputError(f"invalid tag {t!r}: tags are non-empty strings of at most 255 characters")
         out.append(t.strip())
-    return tuple(sorted(set(out)))
+    return tuple(dict.fromkeys(out))  # the order given, without repeats
 
 
 def _check_field(name: str, value: Any) -> str | None:
@@ -837,6 +839,62 @@ class ArtifactStore:
         self.catalog.set_alias(art.name, alias, art.id, before_commit=record)
         return art
 
+    def remove_alias(self, name: str, alias: str) -> str:
+        """Remove the alias ``name:alias``; return the id of the artifact it pointed at.
+
+        Journalled (``reindex`` does not bring it back). An alias that does not
+        exist raises :class:`~artifactstore.errors.ArtifactNotFoundError`.
+        """
+        validate_name(name)
+        validate_alias(alias)
+
+        def record(artifact_id: str) -> None:
+            self.records.append([{"kind": "unalias", "name": name, "alias": alias, "artifact_id": artifact_id,
+                                  "at": time.time()}])
+
+        gone = self.catalog.delete_alias(name, alias, before_commit=record)
+        if gone is None:
+            raise ArtifactNotFoundError(f"{name}:{alias}")
+        return gone
+
+    def edit_artifact(
+        self,
+        ref: str | Artifact,
+        *,
+        add_tags: Iterable[str] = (),
+        remove_tags: Iterable[str] = (),
+        set_metadata: Mapping[str, Any] | None = None,
+        unset_metadata: Iterable[str] = (),
+    ) -> Artifact:
+        """Change the tags and top-level metadata of a stored artifact; return the new record.
+
+        Tags are added at the end (in the order given, without repeats) after
+        ``remove_tags`` are taken out; ``set_metadata`` entries replace the keys
+        they name after ``unset_metadata`` keys are removed. Name, version, content
+        and id stay as they are: an artifact's bytes never change. The change is
+        journalled with the resulting tags and metadata, so ``reindex`` reproduces it.
+        """
+        art = self.resolve(ref)
+        add = _check_tags(list(add_tags))
+        drop = set(_check_tags(list(remove_tags)))
+        sets = _check_metadata(set_metadata) if set_metadata else {}
+        unsets = [str(k) for k in unset_metadata]
+
+        def change(cur: Artifact) -> tuple[tuple[str, ...], dict[str, Any]]:
+            tags = tuple(t for t in cur.tags if t not in drop) + add
+            meta = {k: v for k, v in cur.metadata.items() if k not in unsets}
+            meta.update(sets)
+            return _check_tags(list(tags)), _check_metadata(meta)
+
+        def record(new: Artifact) -> None:
+            self.records.append([{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
+                                  "metadata": new.metadata, "at": time.time()}])
+
+        new = self.catalog.update_artifact(art.id, change, before_commit=record)
+        if new is None:
+            raise ArtifactNotFoundError(art.id)
+        return new
+
     def aliases(self, ref: str | Artifact) -> list[str]:
         return self.catalog.aliases_of(self.resolve(ref).id)
 
@@ -860,10 +918,17 @@ class ArtifactStore:
 
     # --- evaluations and champions ------------------------------------------------------
 
-    def _artifact_ids(self, artifacts: Iterable[str | Artifact]) -> list[str]:
+    def _artifact_ids(self, artifacts: Iterable[str | Artifact], allow_unknown: bool = False) -> list[str]:
+        # allow_unknown (the seed facade): a string that names no artifact is kept as given, a
+        # "dangling" reference that `artifactstore history --json` lists under dangling_artifacts
         ids = []
         for a in artifacts or ():
-            ids.append(self.resolve(a).id)
+            try:
+                ids.append(self.resolve(a).id)
+            except (ArtifactNotFoundError, InvalidNameError):
+                if not allow_unknown or not isinstance(a, str):
+                    raise
+                ids.append(_required_field("artifact id", a))
         return ids
 
     def record_evaluation(
@@ -880,11 +945,16 @@ class ArtifactStore:
         is_champion: bool = False,
         champion_rank: int | None = None,
         timestamp: float | None = None,
+        allow_unknown_artifacts: bool = False,
     ) -> EvaluationRecord:
         """Record (or replace) an evaluation of ``model_id`` with its scores and linked artifacts.
 
         ``repro`` is a reproducibility record; :func:`artifactstore.capture_repro`
         fills in what it can find (git SHA, Python, packages...).
+        ``artifacts`` must name stored artifacts (an unknown one raises
+        :class:`~artifactstore.errors.ArtifactNotFoundError`) unless
+        ``allow_unknown_artifacts``: then a string that names none is kept as given
+        (a dangling reference, as the seed stored any string).
         """
         entry = {
             "kind": "evaluation",
@@ -896,7 +966,7 @@ class ArtifactStore:
             "is_champion": bool(is_champion),
             "champion_rank": None if champion_rank is None else int(champion_rank),
             "metrics": _check_metadata(metrics),
-            "artifacts": self._artifact_ids(artifacts),
+            "artifacts": self._artifact_ids(artifacts, allow_unknown_artifacts),
             "metadata": _check_metadata(metadata),
             "repro": _check_metadata(repro),
         }
@@ -930,6 +1000,7 @@ class ArtifactStore:
         previous_model_id: str | None = None,
         require_significant: bool = False,
         evidence_metric: str = "reward",
+        allow_unknown_artifacts: bool = False,
     ) -> ChampionRecord | None:
         """Make ``model_id`` the champion, atomically.
 
@@ -953,7 +1024,7 @@ class ArtifactStore:
         gs = _score("global_score", global_score)
         sr = _score("success_rate", success_rate)
         eval_id = _check_field("evaluation_id", evaluation_id)
-        art_ids = self._artifact_ids(artifacts)
+        art_ids = self._artifact_ids(artifacts, allow_unknown_artifacts)  # see record_evaluation
         given_imp = _check_metadata(improvement_metrics) if improvement_metrics is not None else None
         mets = _check_metadata(metrics)
         if require_significant:
@@ -1071,11 +1142,14 @@ class ArtifactStore:
             if aid in deleted:
                 continue
             live.append(_artifact_from_fields({**e, "version": version}))
+        live = _apply_edits(live, records)
         live_ids = {a.id for a in live}
         alias_map: dict[tuple[str, str], tuple[str, float]] = {}
         for e in records:
             if e.get("kind") == "alias":
                 alias_map[(e["name"], e["alias"])] = (e["artifact_id"], float(e.get("at", 0)))
+            elif e.get("kind") == "unalias":  # remove_alias
+                alias_map.pop((e["name"], e["alias"]), None)
         aliases = [(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
         extra = self._reindex_extra(records)
         self.catalog.replace_all(live, aliases, last_versions, extra)
@@ -1110,6 +1184,27 @@ class ArtifactStore:
                 f"store at {self.backend.url} has format {info.get('format')}, newer than this artifactstore "
                 f"supports ({STORE_FORMAT}); upgrade artifactstore"
             )
+
+
+def _apply_edits(live: list[Artifact], records: list[dict[str, Any]]) -> list[Artifact]:
+    # edit_artifact journals the resulting tags and metadata: the last edit of each artifact wins
+    last: dict[str, dict[str, Any]] = {}
+    for e in records:
+        if e.get("kind") == "edit" and isinstance(e.get("artifact_id"), str):
+            last[e["artifact_id"]] = e
+    if not last:
+        return live
+    out = []
+    for a in live:
+        edit = last.get(a.id)
+        if edit is not None:
+            try:  # a journal from elsewhere (sync) is input like any other: validated
+                a = dataclasses.replace(a, tags=_check_tags(list(edit.get("tags") or ())),
+                                        metadata=_check_metadata(edit.get("metadata") or {}))
+            except (InvalidInputError, InvalidMetadataError, TypeError) as exc:
+                log.warning("reindex: ignoring an invalid edit record of %s: %s", a.id, exc)
+        out.append(a)
+    return out
 
 
 def _dest_error(exc: OSError, out: Path, extra: int) -> OSError:

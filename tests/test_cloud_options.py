@@ -36,6 +36,9 @@ CLOUD_ENV = (
     "AZURE_STORAGE_SAS_TOKEN",
 )  # fmt: skip
 SECRET = "PLANTED-s3cr3t-9f8e7d6c5b4a"
+# what resolve() adds to every S3 / Azure client: a connect timeout, and no SDK retries under ours (S3)
+S3_T = {"config_kwargs": {"connect_timeout": cloud.CONNECT_TIMEOUT, "retries": {"total_max_attempts": 1}}}
+AZ_T = {"connection_timeout": cloud.CONNECT_TIMEOUT}
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, total_timeout=10)
 
 
@@ -84,6 +87,7 @@ def test_s3_generic_options_map_to_s3fs_names() -> None:
         "default_block_size": 8 << 20,
         "max_concurrency": 4,
         "requester_pays": True,
+        **S3_T,
     }
 
 
@@ -101,6 +105,7 @@ def test_s3_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "secret": "ENVSECRET",
         "token": "ENVTOKEN",
         "client_kwargs": {"region_name": "us-west-2"},
+        **S3_T,
     }
     # explicit options win; explicit credentials win as a set (no env token mixed in)
     _, opts = resolve("s3://b", {"endpoint_url": "http://explicit:3", "key": "K", "secret": "S"})
@@ -113,7 +118,7 @@ def test_s3_anon_drops_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ENVKEY")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ENVSECRET")
     _, opts = resolve("s3://public-data", {"anon": True})
-    assert opts == {"anon": True}
+    assert opts == {"anon": True, **S3_T}
 
 
 def test_gcs_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,25 +145,26 @@ def test_azure_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "connection_string": "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=k",
         "blocksize": 4 << 20,
         "max_concurrency": 3,
+        **AZ_T,
     }
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT", "acct")
     monkeypatch.setenv("AZURE_STORAGE_KEY", "a2V5")
     _, opts = resolve("az://container")
-    assert opts == {"account_name": "acct", "account_key": "a2V5"}
+    assert opts == {"account_name": "acct", "account_key": "a2V5", **AZ_T}
     monkeypatch.delenv("AZURE_STORAGE_KEY")
     monkeypatch.setenv("AZURE_STORAGE_SAS_TOKEN", "sv=2024&sig=abc")
     _, opts = resolve("az://container")
-    assert opts == {"account_name": "acct", "sas_token": "sv=2024&sig=abc"}
+    assert opts == {"account_name": "acct", "sas_token": "sv=2024&sig=abc", **AZ_T}
     # explicit credentials suppress the environment's
     _, opts = resolve("az://container", {"account_key": "explicit"})
-    assert opts == {"account_name": "acct", "account_key": "explicit"}
+    assert opts == {"account_name": "acct", "account_key": "explicit", **AZ_T}
 
 
 def test_abfs_url_with_account_is_normalised() -> None:
     url, opts = resolve("abfs://models@myacct.dfs.core.windows.net/evals/store", {"account_key": "k"})
     assert url == "abfs://models/evals/store"
-    assert opts == {"account_name": "myacct", "account_key": "k"}
+    assert opts == {"account_name": "myacct", "account_key": "k", **AZ_T}
 
 
 def test_non_cloud_urls_pass_options_through() -> None:
@@ -546,3 +552,31 @@ def test_scrub_removes_secret_shapes() -> None:
     assert not _leaks(out)
     assert "AKIAPLANTED" not in out and "sig=abc" not in out and "token=xyz" not in out
     assert "anonymous" in out  # "anon" is not a secret value
+
+
+def test_connect_timeout_and_retry_budget_options() -> None:
+    _, opts = resolve("s3://b", {"connect_timeout": 1.5, "config_kwargs": {"retries": {"max_attempts": 4}}})
+    assert opts["config_kwargs"] == {"connect_timeout": 1.5, "retries": {"max_attempts": 4}}  # the user's kept
+    _, opts = resolve("az://c", {"account_name": "a", "connect_timeout": 2})
+    assert opts["connection_timeout"] == 2.0
+    assert cloud.DEFAULT_RETRY.total_timeout == 10.0  # an unreachable endpoint fails within ~10 s by default
+    policy = RetryPolicy.coerce({"attempts": 2, "total_timeout": 30})
+    assert (policy.attempts, policy.total_timeout) == (2, 30.0)
+    with pytest.raises(TypeError, match="not tries"):
+        RetryPolicy.coerce({"tries": 3})
+
+
+def test_the_error_that_ends_the_retries_names_the_budget() -> None:
+    calls = cloud.RemoteCalls("s3://b/x", {"config_kwargs": {"connect_timeout": 3.0}},
+                              RetryPolicy(attempts=2, base_delay=0.0, max_delay=0.0, total_timeout=7),
+                              sleep=lambda _s: None)
+
+    def refuse() -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with pytest.raises(BackendError) as info:
+        calls("read", "store.json", refuse)
+    msg = str(info.value)
+    assert "failed after 2 attempt(s)" in msg
+    assert "retry budget: 2 attempt(s) within 7 s" in msg and "-o retry=N" in msg
+    assert "connect timeout 3 s" in msg and "\n" not in msg

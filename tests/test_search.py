@@ -117,7 +117,7 @@ def test_migration_from_v3_builds_the_index(tmp_path: Path, catalog_url: str) ->
         assert s.catalog.schema_version_found == 3
         with s.catalog.engine.connect() as conn:
             v = conn.execute(sa.text("SELECT value FROM as_meta WHERE key = 'schema_version'")).scalar()
-            assert v == str(SCHEMA_VERSION) == "4"
+            assert v == str(SCHEMA_VERSION) and SCHEMA_VERSION >= 4  # v3 -> 4 (search), then later ones
         assert {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES} == expected
         assert s.search("resnet50")[0].id == ids["name_hit"]
 

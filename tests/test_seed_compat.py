@@ -836,7 +836,7 @@ def test_get_artifacts_filters_and_limit(manager: ArtifactManager, tmp_path: Pat
     assert {a.artifact_id for a in manager.get_artifacts(tags=["t0", "t4"])} == {ids[0], ids[4]}
     assert len(manager.get_artifacts(tags=[])) == 5
     meta = manager.get_artifacts(artifact_type=ArtifactType.LOG, limit=1)[0]
-    assert meta.artifact_type is ArtifactType.LOG and meta.tags == ["all", "t3"]
+    assert meta.artifact_type is ArtifactType.LOG and meta.tags == ["t3", "all"]  # the order given
 
 
 def test_history_filters_and_champion_chain(manager: ArtifactManager, tmp_path: Path) -> None:
@@ -858,8 +858,10 @@ def test_history_filters_and_champion_chain(manager: ArtifactManager, tmp_path: 
     assert chain[0].improvement_metrics["score_improvement"] == pytest.approx(-0.1)
     assert chain[0].artifacts == [aid]
     assert [c.champion_id for c in manager.get_champion_progression(limit=1)] == [second]
-    with pytest.raises(ArtifactNotFoundError):
-        manager.record_evaluation_history("e4", "m1", 0.1, 0.1, artifacts=["no-such-artifact"])
+    # the seed stored any string: an id the store does not hold is kept as given, and listed as dangling
+    h = manager.record_evaluation_history("e4", "m1", 0.1, 0.1, artifacts=[aid, "no-such-artifact"])
+    assert h.artifacts == [aid, "no-such-artifact"]
+    assert manager.dangling_artifacts() == {"evaluation:e4": ["no-such-artifact"]}
 
 
 def test_cleanup_deletes_old_artifacts_and_keeps_champions(tmp_path: Path) -> None:
@@ -888,10 +890,26 @@ def test_cleanup_with_top_k_policy(tmp_path: Path) -> None:
     with ArtifactManager(cfg) as m:
         ids = [m.store_artifact(_file(tmp_path, f"p{i}.png", b"plot%d" % i), ArtifactType.PLOT) for i in range(4)]
         m.store_artifact(_file(tmp_path, "r.json", b"{}"), ArtifactType.REPORT)
-        stats = m.cleanup_artifacts(dry_run=False, max_age_days=0)
+        # no age given: the configured policy (keep the top 2 of each type)
+        stats = m.cleanup_artifacts(dry_run=False)
         assert stats["deleted_artifacts"] == 2
         assert {a.artifact_id for a in m.get_artifacts(artifact_type=ArtifactType.PLOT)} == set(ids[2:])
         assert len(m.get_artifacts(artifact_type=ArtifactType.REPORT)) == 1
+        # an explicit age applies the seed's age rule whatever the policy: 0 is every artifact not protected
+        assert m.cleanup_artifacts(dry_run=True, max_age_days=30)["deleted_artifacts"] == 0
+        assert m.cleanup_artifacts(dry_run=True, max_age_days=0)["deleted_artifacts"] == 3
+        assert m.cleanup_artifacts(dry_run=True, max_age_days=-5)["deleted_artifacts"] == 3
+        m.record_champion_progression("m", 0.9, 0.9, artifacts=[ids[3]])
+        assert m.cleanup_artifacts(dry_run=True, max_age_days=0)["deleted_artifacts"] == 2
+        assert m.cleanup_artifacts(dry_run=True, max_age_days=0, keep_champions=False)["deleted_artifacts"] == 3
+
+
+def test_keep_all_policy_keeps_everything_without_an_age(tmp_path: Path) -> None:
+    cfg = ArtifactManagerConfig(base_path=str(tmp_path / "s"), storage_policy=StoragePolicy.KEEP_ALL, max_age_days=0)
+    with ArtifactManager(cfg) as m:
+        m.store_artifact(_file(tmp_path, "a.log", b"a"), ArtifactType.LOG)
+        assert m.cleanup_artifacts(dry_run=True)["deleted_artifacts"] == 0
+        assert m.cleanup_artifacts(dry_run=True, max_age_days=0)["deleted_artifacts"] == 1
 
 
 def test_auto_cleanup_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1088,3 +1106,101 @@ def test_a_failing_auto_cleanup_does_not_fail_the_write(tmp_path: Path, monkeypa
         ids = [m.store_artifact(_file(tmp_path, f"l{i}.log", b"%d" % i), "log") for i in range(4)]
         assert len(m.get_artifacts()) == 4 and len(set(ids)) == 4
     assert "auto cleanup failed: OSError: disk on fire" in caplog.text
+
+
+# --- the seed's SQL schema, tag order, dangling ids, the by-type view ------------------------
+
+SEED_COLUMNS = {
+    "artifacts": ["artifact_id", "artifact_type", "file_path", "original_size", "compressed_size",
+                  "compression_type", "checksum", "created_at", "model_id", "evaluation_id", "suite_name",
+                  "map_name", "episode_id", "tags", "metadata"],
+    "evaluation_history": ["evaluation_id", "model_id", "timestamp", "global_score", "success_rate",
+                           "is_champion", "champion_rank", "artifacts", "metadata"],
+    "champion_progression": ["champion_id", "model_id", "timestamp", "global_score", "success_rate",
+                             "previous_champion", "improvement_metrics", "artifacts"],
+}
+
+
+def test_seed_tables_as_sql_views_on_both_engines(tmp_path: Path, catalog_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    cfg = ArtifactManagerConfig(base_path=str(tmp_path / "s"), catalog_url=catalog_url)
+    with ArtifactManager(cfg) as m:
+        aid = m.store_artifact(_file(tmp_path, "r.json", b'{"a": 1}' * 50), ArtifactType.EVALUATION_RESULT,
+                               model_id="m1", evaluation_id="e1", tags=["zeta", "alpha"], metadata={"k": 1})
+        m.record_evaluation_history("e1", "m1", 0.8, 0.9, is_champion=True, champion_rank=1, artifacts=[aid])
+        cid = m.record_champion_progression("m1", 0.8, 0.9, previous_champion="baseline", artifacts=[aid])
+        for _ in range(2):  # the live catalog, then the one reindex rebuilt
+            conn = m.sql_connection()
+            try:
+                cur = conn.cursor()
+                for table, cols in SEED_COLUMNS.items():
+                    cur.execute(f"SELECT * FROM {table}")
+                    assert [d[0] for d in cur.description] == cols
+                    assert len(cur.fetchall()) == 1
+                ph = "?" if catalog_url.startswith("sqlite") else "%s"
+                cur.execute(f"SELECT artifact_id, file_path, original_size, compression_type, tags, metadata, "
+                            f"created_at FROM artifacts WHERE model_id = {ph}", ("m1",))
+                row = cur.fetchone()
+                assert row[0] == aid and row[2] == 400 and row[3] == "gzip"
+                assert json.loads(row[4]) == ["zeta", "alpha"] and json.loads(row[5]) == {"k": 1}
+                with gzip.open(row[1]) as f:  # the absolute blob path, readable as the seed's .gz files
+                    assert f.read() == b'{"a": 1}' * 50
+                assert datetime.datetime.fromisoformat(row[6]) <= datetime.datetime.now()
+                cur.execute("SELECT is_champion, champion_rank, artifacts FROM evaluation_history")
+                assert cur.fetchone() == (1, 1, json.dumps([aid], separators=(",", ":")))
+                cur.execute("SELECT champion_id, previous_champion FROM champion_progression")
+                assert cur.fetchone() == (cid, "baseline")
+                # the persistent views, for any client of the catalog
+                cur.execute("SELECT artifact_id, file_path FROM seed_artifacts")
+                assert cur.fetchone() == (aid, m.store.resolve(aid).blob_key)
+            finally:
+                conn.close()
+            m.store.reindex()
+
+
+def test_sqlite_catalog_file_holds_the_persistent_views(manager: ArtifactManager, tmp_path: Path) -> None:
+    manager.store_artifact(_file(tmp_path, "a.log", b"a"), ArtifactType.LOG, model_id="m")
+    db = sqlite3.connect(str(manager.config.database_path))
+    try:
+        for table, cols in SEED_COLUMNS.items():
+            assert [r[1] for r in db.execute(f"PRAGMA table_info(seed_{table})")] == cols
+        assert db.execute("SELECT model_id, compression_type FROM seed_artifacts").fetchall() == [("m", "gzip")]
+        with pytest.raises(sqlite3.OperationalError):  # read-only: a view
+            db.execute("DELETE FROM seed_artifacts")
+    finally:
+        db.close()
+
+
+def test_tags_come_back_in_the_order_given_also_after_reindex(manager: ArtifactManager, tmp_path: Path) -> None:
+    aid = manager.store_artifact(_file(tmp_path, "a.log", b"a"), ArtifactType.LOG, tags=["z", "a", "m", "a"])
+    assert manager.get_artifact(aid).tags == ["z", "a", "m"]
+    manager.store.reindex()
+    assert manager.get_artifact(aid).tags == ["z", "a", "m"]
+    assert manager.get_artifacts(tags=["m"])[0].tags == ["z", "a", "m"]
+
+
+def test_dangling_champion_ids_kept_and_listed(manager: ArtifactManager, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    aid = manager.store_artifact(_file(tmp_path, "a.log", b"a"), ArtifactType.LOG)
+    with caplog.at_level(logging.WARNING, logger="artifactstore.compat"):
+        cid = manager.record_champion_progression("m1", 0.5, 0.5, artifacts=["report_001", aid])
+    assert "report_001" in caplog.text and "not in the store" in caplog.text
+    assert manager.get_champion_progression()[0].artifacts == ["report_001", aid]
+    manager.store.reindex()
+    assert manager.dangling_artifacts() == {f"champion:{cid}": ["report_001"]}
+
+
+def test_subdirs_are_the_folders_of_the_by_type_view(manager: ArtifactManager, tmp_path: Path) -> None:
+    assert set(manager.subdirs) == set(ArtifactType)
+    assert all(d.is_dir() for d in manager.subdirs.values())  # made on start, as the seed's were
+    manager.store_artifact(_file(tmp_path, "v.mp4", b"video bytes"), ArtifactType.VIDEO, model_id="m1")
+    report = manager.checkout()
+    assert report.files == 1 and report.linked == 0
+    view = manager.subdirs[ArtifactType.VIDEO] / "m1" / "v.mp4"
+    assert view.read_bytes() == b"video bytes"
+    os.chmod(view, 0o644)
+    view.write_bytes(b"changed")  # a write to the view never reaches the store
+    assert manager.store.verify().ok

@@ -22,7 +22,11 @@ Generic options (any cloud)::
     region                      S3 region; GCS default location for new buckets
     part_size                   multipart / resumable / block size for uploads, bytes
     concurrency                 parallel part uploads (S3, Azure)
-    retry                       a RetryPolicy, an int (attempts), or 0/False for none
+    retry                       the retry budget: a RetryPolicy, an int (attempts), a mapping
+                                ({"attempts": 3, "total_timeout": 30}), or 0/False for none;
+                                default 5 attempts within 10 s (DEFAULT_RETRY)
+    connect_timeout             seconds to wait for a connection (default 3, CONNECT_TIMEOUT):
+                                an unreachable endpoint fails within the retry budget
 
 Per-cloud options and the environment variables read when they are not given:
 
@@ -292,6 +296,7 @@ def resolve(
     explicit_creds = any(opts.get(k) not in (None, "", False) for k in spec.credential_options)
     _ENV_READERS[spec.name](env, opts, explicit_creds)
 
+    _timeouts(spec, opts)
     region = opts.pop("region", None)
     if region:
         if spec.name == "s3":
@@ -317,6 +322,34 @@ def resolve(
     if spec.name == "gs" and opts.get("endpoint_url"):
         _gcs_emulator_mode(str(opts["endpoint_url"]))
     return url, opts
+
+
+#: Seconds to wait for a TCP connection to a cloud endpoint (storage option ``connect_timeout``).
+#: The SDKs default to 60 s (botocore) or more, which made an unreachable endpoint take minutes.
+CONNECT_TIMEOUT = 3.0
+
+
+def _timeouts(spec: CloudSpec, opts: dict[str, Any]) -> None:
+    """A connect timeout for every client, and no SDK-side retries under S3's: our
+    :class:`RetryPolicy` is the one retry budget, named in the error that ends it."""
+    timeout = opts.pop("connect_timeout", None)
+    timeout = CONNECT_TIMEOUT if timeout is None else float(timeout)
+    if spec.name == "s3":
+        config = dict(opts.get("config_kwargs") or {})
+        config.setdefault("connect_timeout", timeout)
+        config.setdefault("retries", {"total_max_attempts": 1})
+        opts["config_kwargs"] = config
+    elif spec.name == "az":
+        opts.setdefault("connection_timeout", timeout)
+
+
+def connect_timeout_of(options: Mapping[str, Any]) -> float | None:
+    """The connect timeout a resolved set of client options carries, if any."""
+    config = options.get("config_kwargs")
+    if isinstance(config, Mapping) and isinstance(config.get("connect_timeout"), (int, float)):
+        return float(config["connect_timeout"])
+    value = options.get("connection_timeout")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _gcs_emulator_mode(endpoint: str) -> None:
@@ -469,7 +502,13 @@ class RetryPolicy:
     attempts: int = 5
     base_delay: float = 0.2
     max_delay: float = 5.0
-    total_timeout: float = 60.0
+    total_timeout: float = 10.0
+
+    def describe(self) -> str:
+        """The budget in words, with how to change it (for the error that ends a retried call)."""
+        return (f"retry budget: {self.attempts} attempt(s) within {self.total_timeout:g} s; set it with the "
+                "storage option retry (an int of attempts, or {\"attempts\": N, \"total_timeout\": S}; "
+                "-o retry=N on the command line)")
 
     def delays(self) -> Iterator[float]:
         for n in range(1, self.attempts):
@@ -487,7 +526,17 @@ class RetryPolicy:
             return value
         if isinstance(value, int):
             return cls(attempts=max(1, value))
-        raise TypeError(f"retry must be a RetryPolicy, an int or a bool, not {type(value).__name__}")
+        if isinstance(value, Mapping):
+            known = {"attempts", "base_delay", "max_delay", "total_timeout"}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise TypeError(f"retry takes {', '.join(sorted(known))}; not {', '.join(map(str, unknown))}")
+            base = cls()
+            return cls(attempts=int(value.get("attempts", base.attempts)),
+                       base_delay=float(value.get("base_delay", base.base_delay)),
+                       max_delay=float(value.get("max_delay", base.max_delay)),
+                       total_timeout=float(value.get("total_timeout", base.total_timeout)))
+        raise TypeError(f"retry must be a RetryPolicy, an int, a mapping or a bool, not {type(value).__name__}")
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -602,6 +651,7 @@ class RemoteCalls:
     ) -> None:
         self.url = redact_url(url).rstrip("/")
         self.policy = policy
+        self._connect_timeout = connect_timeout_of(options)
         self._secrets = secret_values(options)
         self._sleep = sleep
         self._clock = clock
@@ -634,7 +684,9 @@ class RemoteCalls:
                         )  # fmt: skip
                         self._sleep(delay)
                         continue
-                    msg = f"{op} {where} failed after {attempt} attempt(s) over {self._clock() - start:.1f} s: {detail}"
+                    ct = "" if self._connect_timeout is None else f", connect timeout {self._connect_timeout:g} s"
+                    msg = (f"{op} {where} failed after {attempt} attempt(s) over {self._clock() - start:.1f} s: "
+                           f"{detail} ({self.policy.describe()}{ct})")
                 elif kind == NOT_FOUND:
                     msg = f"{op} {where} failed: the bucket or container does not exist ({detail})"
                 else:

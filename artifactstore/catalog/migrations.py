@@ -13,7 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import SchemaVersionError
-from . import search
+from . import search, seed_views
 from .schema import SCHEMA_VERSION, locks, meta, metadata
 
 __all__ = ["MIGRATIONS", "current_version", "migrate"]
@@ -45,8 +45,15 @@ def _v3_to_v4(conn: sa.Connection) -> None:
     search.rebuild_from_rows(conn)
 
 
+def _v4_to_v5(conn: sa.Connection) -> None:
+    # tags keep the order given (older rows have no position and sort by tag); the seed's tables as views
+    if "position" not in {c["name"] for c in sa.inspect(conn).get_columns("tags")}:
+        conn.execute(sa.text("ALTER TABLE tags ADD COLUMN position INTEGER"))
+    seed_views.create_views(conn)
+
+
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def current_version(conn: sa.Connection) -> int:
@@ -59,6 +66,7 @@ def current_version(conn: sa.Connection) -> int:
 def _create(conn: sa.Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
     search.create_index(conn)
+    seed_views.create_views(conn)
     have = {r[0] for r in conn.execute(sa.select(locks.c.name))}
     missing = [{"name": n, "counter": 0} for n in ("champion", "gc") if n not in have]
     if missing:

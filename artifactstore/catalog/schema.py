@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 4  # v4: the search index (catalog/search.py creates its tables)
+SCHEMA_VERSION = 5  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views
 
 metadata = sa.MetaData()
 _S = sa.String
@@ -70,6 +70,8 @@ tags = sa.Table(
     sa.Column("tag", _S(255), primary_key=True),
     # v3: a copy of artifacts.created_at, so "newest with tag X" walks one index
     sa.Column("created_at", sa.Float(precision=53)),
+    # v5: the tag's place in the order given (tags come back in that order); NULL before v5
+    sa.Column("position", sa.Integer),
 )
 sa.Index("ix_tags_tag", tags.c.tag, tags.c.artifact_id)
 sa.Index("ix_tags_tag_created", tags.c.tag, tags.c.created_at, tags.c.artifact_id)

@@ -264,7 +264,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 out.append(a)
                 art_rows.append(_row_of(a, r.get("codec_error")))
                 ts = a.created_at.timestamp()
-                tag_rows += [{"artifact_id": a.id, "tag": t, "created_at": ts} for t in a.tags]
+                tag_rows += [{"artifact_id": a.id, "tag": t, "created_at": ts, "position": i}
+                             for i, t in enumerate(a.tags)]
                 kv_rows += [{"artifact_id": a.id, "key": k, "value": kv_value(val), "created_at": ts}
                             for k, val in a.metadata.items()]
             conn.execute(sa.insert(S.artifacts), art_rows)
@@ -286,6 +287,23 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             return self._hydrate(conn, [row])[0] if row else None
 
         return self.read(q)
+
+    def missing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that no artifact has, in the given order (dangling references)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+
+        def q(conn: sa.Connection) -> set[str]:
+            found: set[str] = set()
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i : i + _IN_CHUNK]
+                found.update(str(r[0]) for r in conn.execute(
+                    sa.select(S.artifacts.c.id).where(S.artifacts.c.id.in_(chunk))))
+            return found
+
+        found = self.read(q)
+        return [i for i in wanted if i not in found]
 
     def ids_matching(self, fragment: str, limit: int = 10) -> list[str]:
         """Ids that end or start with ``fragment`` (lower-case hex and dashes only), sorted,
@@ -327,8 +345,10 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         tag_map: dict[str, list[str]] = {}
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
+            # the order given (v5 position); rows written before v5 have none and sort by tag
             for aid, tag in conn.execute(
                 sa.select(S.tags.c.artifact_id, S.tags.c.tag).where(S.tags.c.artifact_id.in_(chunk))
+                .order_by(S.tags.c.artifact_id, sa.func.coalesce(S.tags.c.position, -1), S.tags.c.tag)
             ):
                 tag_map.setdefault(aid, []).append(tag)
         return [
@@ -337,7 +357,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 sha256=r["sha256"], size=r["size"], stored_size=r["stored_size"], codec=r["codec"],
                 created_at=_dt_of(r["created_at"]), model_id=r["model_id"], evaluation_id=r["evaluation_id"],
                 suite_name=r["suite_name"], map_name=r["map_name"], episode_id=r["episode_id"],
-                tags=tuple(sorted(tag_map.get(r["id"], ()))), metadata=json.loads(r["metadata"]),
+                tags=tuple(tag_map.get(r["id"], ())), metadata=json.loads(r["metadata"]),
                 blob_key=r["blob_key"],
             )
             for r in rows
@@ -523,6 +543,63 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         else:
             self.write(txn)
 
+    def delete_alias(self, name: str, alias: str, before_commit: Callable[[str], None] | None = None) -> str | None:
+        """Remove ``name:alias``; return the artifact id it pointed at (``None``: there was no such alias).
+
+        ``before_commit(artifact_id)`` runs inside the transaction when an alias was removed.
+        """
+
+        def txn(c: sa.Connection) -> str | None:
+            where = (S.aliases.c.name == name, S.aliases.c.alias == alias)
+            row = c.execute(sa.select(S.aliases.c.artifact_id).where(*where).with_for_update()).first()
+            if row is None:
+                return None
+            c.execute(sa.delete(S.aliases).where(*where))
+            if before_commit is not None:
+                before_commit(str(row[0]))
+            return str(row[0])
+
+        return self.write(txn)
+
+    def update_artifact(
+        self,
+        artifact_id: str,
+        change: Callable[[Artifact], tuple[tuple[str, ...], dict[str, Any]]],
+        before_commit: Callable[[Artifact], None] | None = None,
+    ) -> Artifact | None:
+        """Replace an artifact's tags and metadata with ``change(current)`` (a ``(tags, metadata)``
+        pair), atomically with the tag, metadata and search index rows; return the new record,
+        ``None`` when no artifact has that id. ``before_commit(new)`` runs inside the transaction."""
+
+        def txn(conn: sa.Connection) -> Artifact | None:
+            row = conn.execute(
+                sa.select(S.artifacts).where(S.artifacts.c.id == artifact_id).with_for_update()
+            ).mappings().first()
+            if row is None:
+                return None
+            cur = self._hydrate(conn, [row])[0]
+            tags, meta = change(cur)
+            new = _replace_fields(cur, tuple(dict.fromkeys(tags)), dict(meta))
+            ts = new.created_at.timestamp()
+            conn.execute(sa.update(S.artifacts).where(S.artifacts.c.id == artifact_id)
+                         .values(metadata=canonical_json(new.metadata)))
+            for t in (S.tags, S.metadata_kv):
+                conn.execute(sa.delete(t).where(t.c.artifact_id == artifact_id))
+            if new.tags:
+                conn.execute(sa.insert(S.tags), [{"artifact_id": artifact_id, "tag": t, "created_at": ts, "position": i}
+                                                 for i, t in enumerate(new.tags)])
+            if new.metadata:
+                conn.execute(sa.insert(S.metadata_kv), [
+                    {"artifact_id": artifact_id, "key": k, "value": kv_value(v), "created_at": ts}
+                    for k, v in new.metadata.items()])
+            fts.unindex(conn, [artifact_id])
+            fts.index_artifacts(conn, [fts.document_of(new)])
+            if before_commit is not None:
+                before_commit(new)
+            return new
+
+        return self.write(txn)
+
     def aliases_of(self, artifact_id: str) -> list[str]:
         sel = sa.select(S.aliases.c.alias).where(S.aliases.c.artifact_id == artifact_id).order_by(S.aliases.c.alias)
         return self.read(lambda c: [r[0] for r in c.execute(sel)])
@@ -607,7 +684,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         if not arts:
             return
         conn.execute(sa.insert(S.artifacts), [_row_of(a, None) for a in arts])
-        tags = [{"artifact_id": a.id, "tag": t, "created_at": a.created_at.timestamp()} for a in arts for t in a.tags]
+        tags = [{"artifact_id": a.id, "tag": t, "created_at": a.created_at.timestamp(), "position": i}
+                for a in arts for i, t in enumerate(a.tags)]
         if tags:
             conn.execute(sa.insert(S.tags), tags)
         kvs = [{"artifact_id": a.id, "key": k, "value": kv_value(v), "created_at": a.created_at.timestamp()}
@@ -629,9 +707,15 @@ def _artifact_from_fields(f: Mapping[str, Any]) -> Artifact:
         sha256=f["sha256"], size=int(f["size"]), stored_size=int(f["stored_size"]), codec=f["codec"],
         created_at=created if isinstance(created, _dt.datetime) else _dt_of(_ts(created)),
         model_id=f.get("model_id"), evaluation_id=f.get("evaluation_id"), suite_name=f.get("suite_name"),
-        map_name=f.get("map_name"), episode_id=f.get("episode_id"), tags=tuple(sorted(set(f.get("tags") or ()))),
+        map_name=f.get("map_name"), episode_id=f.get("episode_id"), tags=tuple(dict.fromkeys(f.get("tags") or ())),
         metadata=dict(f.get("metadata") or {}), blob_key=f["blob_key"],
     )
+
+
+def _replace_fields(a: Artifact, tags: tuple[str, ...], metadata: dict[str, Any]) -> Artifact:
+    import dataclasses
+
+    return dataclasses.replace(a, tags=tags, metadata=metadata)
 
 
 def _row_of(a: Artifact, codec_error: str | None) -> dict[str, Any]:

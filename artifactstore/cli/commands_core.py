@@ -1,4 +1,4 @@
-"""Core commands: init, put, get, cat, ls, show, rm, alias, stats, verify, reindex, plugins."""
+"""Core commands: init, put, get, cat, ls, show, rm, alias, stats, verify, reindex, plugins, diff."""
 
 from __future__ import annotations
 
@@ -343,15 +343,80 @@ def rm_cmd(ctx: click.Context, refs: tuple[str, ...], yes: bool, as_json: bool) 
 
 @click.command("alias")
 @click.argument("ref")
-@click.argument("alias")
+@click.argument("alias", required=False)
+@click.option("--remove", is_flag=True,
+              help="Remove the alias instead: 'alias --remove NAME:ALIAS' or 'alias --remove REF ALIAS'.")
 @json_option
 @click.pass_context
-def alias_cmd(ctx: click.Context, ref: str, alias: str, as_json: bool) -> None:
-    """Point NAME:ALIAS at the artifact REF (moving the alias if it existed)."""
+def alias_cmd(ctx: click.Context, ref: str, alias: str | None, remove: bool, as_json: bool) -> None:
+    """Point NAME:ALIAS at the artifact REF (moving the alias if it existed), or remove it with --remove.
+
+    Both are journalled: reindex keeps the change.
+    """
     store = get_store(ctx)
+    if remove:
+        from ..refs import parse_ref
+
+        if alias is None:
+            parsed = parse_ref(ref)
+            if parsed.name is None or parsed.alias is None:
+                raise click.UsageError("--remove needs NAME:ALIAS, or REF and ALIAS")
+            name, alias = parsed.name, parsed.alias
+        else:
+            name = resolve_ref(store, ref).name
+        from ..errors import ArtifactNotFoundError
+
+        try:
+            gone = store.remove_alias(name, alias)
+        except ArtifactNotFoundError:
+            have = sorted({al for a in store.versions(name) for al in store.aliases(a)}) if store.versions(name) else []
+            raise CliError(f"no alias {name}:{alias} to remove (aliases of {name}: {', '.join(have) or 'none'})") \
+                from None
+        emit(ctx, as_json, data={"alias": f"{name}:{alias}", "removed": True, "artifact_id": gone},
+             text=f"removed {name}:{alias} (was {gone})")
+        return
+    if alias is None:
+        raise click.UsageError("missing ALIAS: 'alias REF ALIAS' (or 'alias --remove NAME:ALIAS')")
     art = store.set_alias(resolve_ref(store, ref), alias)
     emit(ctx, as_json, data={"alias": f"{art.name}:{alias}", "artifact": artifact_json(art)},
          text=f"{art.name}:{alias} -> {art.ref}  ({art.id})")
+
+
+# --- diff ------------------------------------------------------------------------------------
+
+
+@click.command("diff")
+@click.argument("ref_a", metavar="REF_A")
+@click.argument("ref_b", metavar="[REF_B]", required=False)
+@click.option("--context", "context_lines", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Lines of context around each change in a text diff.")
+@click.option("--max-text-bytes", default=16 << 20, show_default=True, type=click.IntRange(min=0),
+              help="Text diffs compare files up to this size each; larger ones get a summary only.")
+@json_option
+@click.pass_context
+def diff_cmd(ctx: click.Context, ref_a: str, ref_b: str | None, context_lines: int, max_text_bytes: int,
+             as_json: bool) -> None:
+    """Compare two artifacts (or REF_A with the version before it): fields, then content.
+
+    \b
+    Tables (CSV, TSV, JSON lists of rows, {"episodes": [...]} documents) get a
+    per-column summary: rows, columns added or removed, the mean of each numeric
+    column in both and its change. Other text gets a unified diff; binary content
+    its sizes and digests. Exit code 0 whether or not they differ.
+    """
+    from ..diff import diff_artifacts
+
+    store = get_store(ctx)
+    a = resolve_ref(store, ref_a)
+    if ref_b is None:
+        older = [v for v in store.versions(a.name) if v.version < a.version]
+        if not older:
+            raise CliError(f"{a.ref} has no earlier version to compare with; give REF_B")
+        a, b = older[-1], a
+    else:
+        b = resolve_ref(store, ref_b)
+    result = diff_artifacts(store, a, b, context_lines=context_lines, max_text_bytes=max_text_bytes)
+    emit(ctx, as_json, data=result.to_dict(), text=result.text)
 
 
 # --- stats / verify / reindex ----------------------------------------------------------------
@@ -478,7 +543,7 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
 
 COMMANDS: Sequence[click.Command] = (
     init_cmd, put_cmd, get_cmd, cat_cmd, ls_cmd, show_cmd, rm_cmd, alias_cmd, stats_cmd, verify_cmd, reindex_cmd,
-    plugins_cmd,
+    plugins_cmd, diff_cmd,
 )
 
 

@@ -32,9 +32,13 @@ def history_cmd(ctx: click.Context, model_id: str | None, champions_only: bool, 
     if limit and len(recs) > limit:
         recs = recs[:limit]
         click.echo(f"showing the newest {limit} evaluations; more exist (--limit 0 for all)", err=True)
+    # ids recorded as given (the seed facade) or whose artifacts were deleted since: listed, not hidden
+    dangling = {r.evaluation_id: store.catalog.missing_ids(list(r.artifacts)) for r in recs}
     rows = [(r.evaluation_id, r.model_id, f"{r.global_score:.4f}", f"{r.success_rate:.1%}",
-             "yes" if r.is_champion else "", len(r.artifacts), local_time(r.timestamp)) for r in recs]
-    emit(ctx, as_json, data=[r.to_dict() for r in recs],
+             "yes" if r.is_champion else "",
+             f"{len(r.artifacts)} ({len(dangling[r.evaluation_id])} dangling)" if dangling[r.evaluation_id]
+             else len(r.artifacts), local_time(r.timestamp)) for r in recs]
+    emit(ctx, as_json, data=[{**r.to_dict(), "dangling_artifacts": dangling[r.evaluation_id]} for r in recs],
          text=lambda: table(["evaluation", "model", "score", "success", "champion", "artifacts", "when"], rows,
                             align="llrrlrl") if rows else "no evaluations recorded")
 
@@ -63,7 +67,8 @@ def champions_cmd(ctx: click.Context, limit: int, plot_path: Path | None, as_jso
     rows = [(c.seq, c.model_id, c.evaluation_id or "", f"{c.global_score:.4f}", f"{c.success_rate:.1%}",
              c.previous_model_id or "", _improvement(c.improvement_metrics), _evidence(c.metrics),
              local_time(c.timestamp)) for c in chain]
-    emit(ctx, as_json, data=[c.to_dict() for c in chain],
+    emit(ctx, as_json, data=[{**c.to_dict(), "dangling_artifacts": store.catalog.missing_ids(list(c.artifacts))}
+                             for c in chain],
          text=lambda: table(["#", "model", "evaluation", "score", "success", "previous", "improvement", "evidence",
                              "when"], rows, align="rlllrlllll") if rows else "no champion yet")
 

@@ -1,4 +1,5 @@
-"""Recording commands: record-eval (an evaluation and its scores) and promote (a champion)."""
+"""Recording commands: record-eval (an evaluation and its scores), promote (a champion), du, and the edits of
+an existing artifact: tag (add/remove tags) and meta (set/unset metadata), journalled so reindex keeps them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import CliError, emit, get_store, json_option, parse_json_object, resolve_ref
+from .common import CliError, emit, get_store, json_option, parse_json_object, parse_key_value, resolve_ref
 
 __all__ = ["register"]
 
@@ -81,8 +82,63 @@ def promote_cmd(ctx: click.Context, evaluation_id: str, force: bool, require_sig
               f"previous {champ.previous_model_id or '-'})")
 
 
+@click.command("tag")
+@click.argument("ref")
+@click.argument("tags", nargs=-1, metavar="[TAG...]")
+@click.option("--remove", "remove", multiple=True, metavar="TAG", help="Remove this tag; repeatable.")
+@json_option
+@click.pass_context
+def tag_cmd(ctx: click.Context, ref: str, tags: tuple[str, ...], remove: tuple[str, ...], as_json: bool) -> None:
+    """Add TAGs to the artifact REF (and take --remove ones off); print its tags.
+
+    \b
+    Without TAG or --remove it only prints the tags. The change is journalled:
+    reindex keeps it. Content, name, version and id do not change.
+    """
+    from .commands_core import artifact_json
+
+    store = get_store(ctx)
+    art = resolve_ref(store, ref)
+    if tags or remove:
+        art = store.edit_artifact(art, add_tags=tags, remove_tags=remove)
+    emit(ctx, as_json, data=artifact_json(art),
+         text=f"{art.ref}: " + (", ".join(art.tags) if art.tags else "(no tags)"))
+
+
+@click.command("meta")
+@click.argument("ref")
+@click.argument("entries", nargs=-1, metavar="[KEY=VALUE...]")
+@click.option("--unset", "unset", multiple=True, metavar="KEY", help="Remove this top-level metadata key; repeatable.")
+@json_option
+@click.pass_context
+def meta_cmd(ctx: click.Context, ref: str, entries: tuple[str, ...], unset: tuple[str, ...], as_json: bool) -> None:
+    """Set top-level metadata KEY=VALUE on the artifact REF (VALUE is JSON if it parses); print its metadata.
+
+    \b
+    --unset removes keys first. Without KEY=VALUE or --unset it only prints.
+    The change is journalled: reindex keeps it.
+    """
+    import json
+
+    from .commands_core import artifact_json
+
+    store = get_store(ctx)
+    art = resolve_ref(store, ref)
+    sets = parse_key_value(entries, "KEY=VALUE")
+    if sets or unset:
+        missing = [k for k in unset if k not in art.metadata]
+        if missing:
+            raise CliError(f"{art.ref} has no metadata key {', '.join(map(repr, missing))} "
+                           f"(its keys: {', '.join(sorted(art.metadata)) or 'none'})")
+        art = store.edit_artifact(art, set_metadata=sets, unset_metadata=unset)
+    emit(ctx, as_json, data=artifact_json(art),
+         text=lambda: "\n".join([f"{art.ref}:"] + [f"  {k}: {json.dumps(v, ensure_ascii=False)}"
+                                                     for k, v in sorted(art.metadata.items())]
+                                + ([] if art.metadata else ["  (no metadata)"])))
+
+
 def register(group: click.Group) -> None:
-    for cmd in (record_eval_cmd, promote_cmd, du_cmd):
+    for cmd in (record_eval_cmd, promote_cmd, du_cmd, tag_cmd, meta_cmd):
         group.add_command(cmd)
 
 

@@ -55,16 +55,16 @@ class CompressionType(StrEnum):
 class StoragePolicy(StrEnum):
     """The seed's retention policies; each maps to the store's retention policy of the same name.
 
-    - ``KEEP_ALL``: never delete automatically (auto cleanup is off); an explicit
-      :meth:`ArtifactManager.cleanup_artifacts` call still removes what is older
-      than ``max_age_days`` and not a champion's, as the seed's did.
-    - ``KEEP_TOP_K``: keep the best ``max_artifacts_per_type`` of each type.
+    - ``KEEP_ALL``: never delete automatically (auto cleanup is off).
+    - ``KEEP_TOP_K``: keep the best ``max_artifacts_per_type`` of each type (by evaluation score, then newest).
     - ``KEEP_RECENT``: keep what is younger than ``max_age_days``.
-    - ``KEEP_CHAMPIONS``: keep every champion's artifacts.
+    - ``KEEP_CHAMPIONS``: keep every champion's artifacts (and what is younger than ``max_age_days``).
 
-    Policies compose by union (an artifact goes only when no active policy keeps
-    it); cleanup always adds ``keep_recent(max_age_days)`` and, unless told
-    otherwise, ``keep_champions``.
+    The configured policy applies to auto cleanup and to
+    :meth:`ArtifactManager.cleanup_artifacts` called without ``max_age_days``;
+    an explicit ``max_age_days`` applies the seed's age rule instead, whatever
+    the policy. ``keep_champions=True`` (the default) always adds ``keep_champions``.
+    Policies compose by union: an artifact goes only when no active policy keeps it.
     """
 
     KEEP_ALL = "keep_all"

@@ -38,6 +38,7 @@ from .config import (
 )
 
 if TYPE_CHECKING:
+    from ..checkout import CheckoutReport
     from ..sync import SyncReport
 
 __all__ = ["ARCHIVE_TYPE", "VIEW_FOLDER", "ArtifactManager", "create_artifact_manager"]
@@ -99,6 +100,9 @@ class ArtifactManager:
         #: The seed's per-type folders: each :class:`ArtifactType`'s folder of the by-type view
         #: (``<view_path>/<type>/<model id>/<name>`` once :meth:`checkout` has run).
         self.subdirs: dict[ArtifactType, Path] = {t: self.view_path / t.value for t in ArtifactType}
+        if self.base_path is not None:  # the seed made its folders on start; so do we (a local store only)
+            for d in self.subdirs.values():
+                d.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._cleanup_lock = threading.Lock()
         self._writes_since_check = 0
@@ -347,13 +351,18 @@ class ArtifactManager:
     ) -> EvaluationHistory:
         """Record (or replace, for the same ``evaluation_id``) an evaluation; return its record.
 
-        ``artifacts`` must name stored artifacts (ids or refs); an unknown one
-        is an :class:`~artifactstore.errors.ArtifactNotFoundError`.
+        ``artifacts`` are kept as the seed's callers pass them: a stored artifact's
+        id or ref is recorded as its id; a string that names no stored artifact is
+        kept as given (the seed stored any string), logged as a warning, and listed
+        as a dangling reference by ``artifactstore history --json``
+        (``dangling_artifacts``) and :meth:`dangling_artifacts`.
         """
         rec = self.store.record_evaluation(
             evaluation_id, model_id, global_score=global_score, success_rate=success_rate,
             is_champion=is_champion, champion_rank=champion_rank, artifacts=artifacts or (), metadata=metadata,
+            allow_unknown_artifacts=True,
         )
+        self._warn_dangling(f"evaluation {evaluation_id}", rec.artifacts)
         return EvaluationHistory.from_record(rec)
 
     def record_champion_progression(
@@ -377,6 +386,9 @@ class ArtifactManager:
         above zero, and returns ``None`` otherwise; see
         ``ArtifactStore.promote_champion``.
 
+        ``artifacts`` are kept as given, dangling ones too (see
+        :meth:`record_evaluation_history`).
+
         This always records, whatever the score (the seed did not compare; use
         ``store.promote_champion(..., only_if_better=True)`` for an atomic
         compare-and-promote). The previous champion is the store's current one;
@@ -389,15 +401,41 @@ class ArtifactManager:
             model_id, global_score=global_score, success_rate=success_rate, artifacts=artifacts or (),
             only_if_better=False, improvement_metrics=improvement_metrics, previous_model_id=previous_champion,
             evaluation_id=evaluation_id, require_significant=require_significant, evidence_metric=metric,
+            allow_unknown_artifacts=True,
         )
         if rec is None:
             if require_significant:
                 return None
             raise RuntimeError("champion promotion was not recorded")  # pragma: no cover
+        self._warn_dangling(f"champion {rec.champion_id} ({model_id})", rec.artifacts)
         if previous_champion is not None and rec.previous_model_id != previous_champion:
             log.info("previous champion is %s in the store's chain, not %s as given", rec.previous_model_id,
                      previous_champion)
         return rec.champion_id
+
+    def _warn_dangling(self, what: str, ids: Iterable[str]) -> None:
+        missing = self.store.catalog.missing_ids(list(ids))
+        if missing:
+            log.warning("%s refers to %d artifact id(s) not in the store (kept as given): %s", what,
+                        len(missing), ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+
+    def dangling_artifacts(self) -> dict[str, list[str]]:
+        """Artifact ids that evaluation or champion records refer to but the store does not hold.
+
+        Keys are ``evaluation:<evaluation_id>`` and ``champion:<champion_id>``; only
+        records with at least one dangling id appear. The ids were recorded as given
+        (see :meth:`record_evaluation_history`) or their artifacts were deleted since.
+        """
+        out: dict[str, list[str]] = {}
+        for ev in self.store.evaluations():
+            missing = self.store.catalog.missing_ids(list(ev.artifacts))
+            if missing:
+                out[f"evaluation:{ev.evaluation_id}"] = missing
+        for ch in self.store.champion_history():
+            missing = self.store.catalog.missing_ids(list(ch.artifacts))
+            if missing:
+                out[f"champion:{ch.champion_id}"] = missing
+        return out
 
     def get_evaluation_history(
         self,
@@ -495,6 +533,45 @@ class ArtifactManager:
         return {k: {"count": n, "size_bytes": self.store.catalog.stats({column: k}).total_size_bytes}
                 for k, n in counts.items()}
 
+    def sql_connection(self) -> Any:
+        """A DB-API connection to the catalog on which the seed's tables can be queried by name.
+
+        ``artifacts``, ``evaluation_history`` and ``champion_progression`` are
+        temporary views with the seed's columns (see
+        :mod:`artifactstore.catalog.seed_views`), so the seed's SQL runs as written::
+
+            with manager.sql_connection() as conn:   # sqlite3: commits/rolls back, then close()
+                rows = conn.execute("SELECT artifact_id, file_path FROM artifacts WHERE model_id = ?",
+                                    ("enhanced_model_v1",)).fetchall()
+
+        Any client of the catalog file also finds them, read-only, as
+        ``seed_artifacts``, ``seed_evaluation_history`` and ``seed_champion_progression``
+        (our own table is called ``artifacts`` too, so the seed's names can only be
+        temporary views). On SQLite this is a :class:`sqlite3.Connection`; on
+        PostgreSQL a psycopg connection. The caller closes it.
+        """
+        from ..catalog.seed_views import create_temp_views
+
+        engine = getattr(self.store.catalog, "engine", None)
+        if engine is None:
+            raise InvalidInputError("this store's catalog is not an SQL database")
+        root = None if self.base_path is None else str(self.base_path) + os.sep
+        if engine.dialect.name == "sqlite":
+            import sqlite3
+
+            conn: Any = sqlite3.connect(str(engine.url.database))
+        else:
+            # a connection of its own (never one of the catalog's pool: the temporary views would
+            # shadow the catalog's table there), with the catalog's search_path
+            import psycopg
+
+            schema = getattr(self.store.catalog, "schema", None)
+            url = engine.url.set(drivername="postgresql")
+            dsn = url.render_as_string(hide_password=False)
+            conn = psycopg.connect(dsn, options=f"-csearch_path={schema}") if schema else psycopg.connect(dsn)
+        create_temp_views(conn, engine.dialect.name, root)
+        return conn
+
     # --- cleanup, archives, backups ------------------------------------------------------
 
     def retention_policies(
@@ -502,21 +579,42 @@ class ArtifactManager:
     ) -> list[RetentionPolicy]:
         """The policies cleanup applies (composed: an artifact goes only when none keeps it).
 
-        ``keep_champions`` (when asked, or when it is the configured policy) comes
-        first, so cleanup can count the champion artifacts it preserves; then
-        ``keep_recent(max_age_days)``; then ``keep_top_k(max_artifacts_per_type)``
-        when that is the configured policy.
+        With an explicit ``max_age_days`` the seed's rule applies, whatever the
+        configured ``storage_policy``: an artifact goes when it is older than that
+        many days (any number; 0 or less: every artifact) and, with
+        ``keep_champions``, is not a champion's.
+
+        Without it, the configured ``storage_policy`` decides (as auto cleanup does):
+
+        - ``KEEP_ALL``: ``keep_all`` (nothing goes);
+        - ``KEEP_TOP_K``: ``keep_top_k(max_artifacts_per_type)`` of each type;
+        - ``KEEP_RECENT``: ``keep_recent(max_age_days of the config)``;
+        - ``KEEP_CHAMPIONS``: champions' artifacts and ``keep_recent(max_age_days of the config)``;
+
+        plus ``keep_champions`` when asked (or when it is the configured policy).
+        ``keep_champions`` comes first, so cleanup can count the champion artifacts it preserves.
         """
         from ..gc import resolve_policies
 
         cfg = self.config
-        age = cfg.max_age_days if max_age_days is None else max_age_days
         specs: list[Any] = []
-        if keep_champions or cfg.storage_policy is StoragePolicy.KEEP_CHAMPIONS:
+        if max_age_days is not None:
+            if not isinstance(max_age_days, (int, float)) or isinstance(max_age_days, bool):
+                raise InvalidInputError(f"max_age_days must be a number or None, not {max_age_days!r}")
+            if keep_champions:
+                specs.append({"name": "keep_champions"})
+            # keep_recent(0) keeps nothing already made: "0 or less" means every unprotected artifact
+            specs.append({"name": "keep_recent", "max_age_days": max(0.0, float(max_age_days))})
+            return resolve_policies(self.store, specs)
+        policy = cfg.storage_policy
+        if keep_champions or policy is StoragePolicy.KEEP_CHAMPIONS:
             specs.append({"name": "keep_champions"})
-        specs.append({"name": "keep_recent", "max_age_days": age})
-        if cfg.storage_policy is StoragePolicy.KEEP_TOP_K:
+        if policy is StoragePolicy.KEEP_ALL:
+            specs.append({"name": "keep_all"})
+        elif policy is StoragePolicy.KEEP_TOP_K:
             specs.append({"name": "keep_top_k", "k": cfg.max_artifacts_per_type})
+        else:
+            specs.append({"name": "keep_recent", "max_age_days": cfg.max_age_days})
         return resolve_policies(self.store, specs)
 
     def cleanup_artifacts(
@@ -530,10 +628,11 @@ class ArtifactManager:
         """Delete what the retention policies do not keep (by default only report it).
 
         Plans with :func:`artifactstore.gc.plan` over :meth:`retention_policies`
-        (``max_age_days`` defaults to the config's; ``storage_policy=KEEP_ALL``
-        adds nothing, so the seed's rule remains: older than ``max_age_days``
-        and not a champion's) and, unless ``dry_run``, applies the plan with
-        :func:`artifactstore.gc.apply`.
+        and, unless ``dry_run``, applies the plan with :func:`artifactstore.gc.apply`.
+        An explicit ``max_age_days`` applies the seed's age rule (older than that,
+        and not a champion's with ``keep_champions``; 0 or less: every artifact
+        not protected) whatever the configured ``storage_policy``; without one
+        the configured policy applies, as in auto cleanup.
 
         Returns ``total_artifacts``, ``deleted_artifacts`` (planned, when
         ``dry_run``), ``preserved_champions`` (champion artifacts kept),
@@ -603,6 +702,22 @@ class ArtifactManager:
         log.info("created archive %s with %d artifacts", art.id, len(arts))
         self._after_write([art])
         return art.id
+
+    def checkout(self, *, all_versions: bool = False) -> CheckoutReport:
+        """Refresh the by-type view under :attr:`view_path`; return what was written.
+
+        Writes ``<view_path>/<type>/<model id>/<name>`` for the latest version of
+        every artifact (every version as ``<name>@v<N>`` with ``all_versions``),
+        so each folder of :attr:`subdirs` holds its type's files, as the seed's
+        folders did. Files are reflinks or verified copies (never hard links):
+        writing to the view never changes the store. The view is not refreshed
+        by writes; call this (or ``artifactstore checkout DIR``) when you want to browse.
+        """
+        from ..checkout import checkout
+
+        if self.base_path is None:
+            self.view_path.mkdir(parents=True, exist_ok=True)
+        return checkout(self.store, self.view_path, all_versions=all_versions)
 
     def _backup_state_file(self) -> Path:
         import platformdirs
