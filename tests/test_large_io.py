@@ -80,7 +80,7 @@ def test_frames_and_seek_table_follow_the_seekable_format() -> None:
     encoded = _encode(data)
     frames = _frames(encoded)
     assert len(frames) == 6
-    for offset, length in frames:
+    for offset, _length in frames:
         params = zstandard.get_frame_parameters(encoded[offset:])
         assert params.has_checksum
         assert params.content_size in (FS, 10)
@@ -189,7 +189,7 @@ def test_no_seek_without_a_seek_table_or_on_a_stream() -> None:
             return self._f.readinto(b)
 
     data = compressible_bytes(3 * FS, seed=7)
-    reader = ZstdReader(io.BufferedReader(Stream(_encode(data))))  # type: ignore[arg-type]
+    reader = ZstdReader(io.BufferedReader(Stream(_encode(data))))  # type: ignore[arg-type,type-var]
     assert not reader.seekable()
     with pytest.raises(io.UnsupportedOperation):
         reader.seek(5)
