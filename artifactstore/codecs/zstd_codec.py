@@ -70,7 +70,7 @@ FRAME_SIZE = 4 << 20
 #: Largest frame content the decoder decodes as a whole in a worker thread.
 #: A blob whose first frame is larger (or has no content size: one written
 #: before frames, or by another tool) is decoded as one stream instead.
-MAX_FRAME_SIZE = 32 << 20
+MAX_FRAME_SIZE = 16 << 20
 
 #: What zstandard and :class:`ZstdReader` raise on damaged zstd data.
 DECODE_ERRORS: tuple[type[BaseException], ...] = (zstandard.ZstdError, EOFError, ValueError)
