@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .codecs.base import Codec
 from .errors import CorruptDataError, InvalidInputError, UnknownCodecError
+from .faults import crash_point
 from .manifests import MANIFESTS, RECORDS
 from .streams import CHUNK, pump
 
@@ -325,6 +326,8 @@ def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, p
                   src_blobs, report, copied)
         for key, data, _fresh in segs:
             _write_segment(dst_store, key, data, report)
+
+    crash_point("sync-after-segments")
 
     # 3. A destination blob whose size differs from the source's is truncated or damaged,
     #    unless both are valid encodings of the same content (checked before replacing).
