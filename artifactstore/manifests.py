@@ -25,6 +25,8 @@ of the store writes the marker of every pending batch. Entries without
 from __future__ import annotations
 
 import json
+import math
+import re
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -34,16 +36,27 @@ from typing import Any
 from .backends.base import Backend
 from .ids import new_id
 
-__all__ = ["COMMIT", "FORMAT", "Journal", "MANIFESTS", "RECORDS", "blob_key", "committed_entries"]
+__all__ = ["COMMIT", "FORMAT", "KINDS", "VERSIONS", "Journal", "MANIFESTS", "RECORDS", "blob_key", "check_entry",
+           "committed_entries"]
 
 log = logging.getLogger("artifactstore.manifests")
 MANIFESTS = "manifests"
 RECORDS = "records"
+#: The store's own version assignments for artifacts that came from another store (sync);
+#: never copied by sync, so each store keeps its own numbering.
+VERSIONS = "versions"
 #: Entry format written: 2 = batch ids and commit markers (format 1 entries stay readable).
 FORMAT = 2
 #: ``kind`` of a commit marker line.
 COMMIT = "commit"
 _ROTATE_BYTES = 64 << 20
+#: Every entry kind, per journal folder.
+KINDS = {MANIFESTS: frozenset({"artifact", "commit"}),
+         RECORDS: frozenset({"delete", "alias", "evaluation", "champion", "commit"}),
+         VERSIONS: frozenset({"version", "commit"})}
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_BATCH = re.compile(r"^[0-9a-f-]{1,40}$")
 
 
 def blob_key(sha256: str, suffix: str) -> str:
@@ -146,3 +159,90 @@ def committed_entries(entries: Iterable[dict[str, Any]], also: Iterable[str] = (
         else:
             kept.append(e)
     return [e for e in kept if "batch" not in e or e["batch"] in done]
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _short_str(v: Any, limit: int = 255) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= limit and not any(ord(c) < 32 for c in v)
+
+
+def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
+    """Why journal entry ``e`` of ``folder`` is malformed or unsafe, or ``None`` if it is fine.
+
+    ``suffixes`` maps every known codec name to its blob-key suffix: an artifact's
+    ``blob_key`` must be exactly ``blob_key(sha256, suffix of its codec)`` (so it lies
+    inside the store's ``blobs/``). Names and aliases go through the store's own checks.
+    """
+    from .errors import InvalidInputError
+    from .refs import validate_alias, validate_name
+
+    if not isinstance(e, dict):
+        return "not a JSON object"
+    kind = e.get("kind")
+    if kind not in KINDS.get(folder, ()):
+        return f"unknown entry kind {kind!r} in {folder}/"
+    if "batch" in e and not (isinstance(e["batch"], str) and _BATCH.match(e["batch"])):
+        return "bad batch id"
+    try:
+        if kind == "commit":
+            return None if isinstance(e.get("batch"), str) and _BATCH.match(e["batch"]) else "bad commit marker"
+        if kind == "artifact":
+            if not (isinstance(e.get("id"), str) and _ID.match(e["id"])):
+                return f"bad artifact id {e.get('id')!r}"
+            validate_name(e.get("name"))  # type: ignore[arg-type]
+            if not isinstance(e.get("version"), int) or isinstance(e["version"], bool) or e["version"] < 1:
+                return f"bad version {e.get('version')!r}"
+            sha = e.get("sha256")
+            if not (isinstance(sha, str) and _HEX64.match(sha)):
+                return f"bad sha256 {sha!r}"
+            codec = e.get("codec")
+            if codec not in suffixes:
+                return f"unknown codec {codec!r}"
+            if e.get("blob_key") != blob_key(sha, suffixes[codec]):
+                return f"blob key {e.get('blob_key')!r} is not the content address of {sha[:12]}... ({codec})"
+            for f in ("size", "stored_size"):
+                if not isinstance(e.get(f), int) or isinstance(e[f], bool) or e[f] < 0:
+                    return f"bad {f} {e.get(f)!r}"
+            if not _short_str(e.get("artifact_type"), 128):
+                return "bad artifact_type"
+            if not isinstance(e.get("created_at"), (str, int, float)):
+                return "bad created_at"
+            if not isinstance(e.get("metadata", {}), dict) or not isinstance(e.get("tags", []), list):
+                return "bad metadata or tags"
+            for f in ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id"):
+                if e.get(f) is not None and not _short_str(e[f]):
+                    return f"bad {f}"
+            return None
+        if kind in ("delete", "version"):
+            if not (isinstance(e.get("artifact_id"), str) and _ID.match(e["artifact_id"])):
+                return f"bad artifact id {e.get('artifact_id')!r}"
+            if kind == "version" and (not isinstance(e.get("version"), int) or e["version"] < 1):
+                return "bad version"
+            if kind == "version":
+                validate_name(e.get("name"))  # type: ignore[arg-type]
+            return None
+        if kind == "alias":
+            validate_name(e.get("name"))  # type: ignore[arg-type]
+            validate_alias(e.get("alias"))  # type: ignore[arg-type]
+            if not (isinstance(e.get("artifact_id"), str) and _ID.match(e["artifact_id"])):
+                return "bad artifact id"
+            return None
+        if kind == "evaluation":
+            if not (_short_str(e.get("evaluation_id")) and _short_str(e.get("model_id"))):
+                return "bad evaluation or model id"
+            if not all(_num(e.get(f)) for f in ("timestamp", "global_score", "success_rate")):
+                return "bad scores"
+            return None
+        # champion
+        if not (isinstance(e.get("champion_id"), str) and _ID.match(e["champion_id"])):
+            return "bad champion id"
+        if not isinstance(e.get("seq_no"), int) or not _short_str(e.get("model_id")):
+            return "bad champion number or model id"
+        if not all(_num(e.get(f)) for f in ("timestamp", "global_score", "success_rate")):
+            return "bad scores"
+        return None
+    except InvalidInputError as exc:
+        return str(exc)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
-from .catalog.leases import REINDEXED_KEY, exclude_writers, lock_for_reindex
+from .catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
 from .catalog.sql import SQLCatalog, _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
@@ -44,7 +44,7 @@ from .errors import (
 )
 from .faults import crash_point
 from .ids import new_id
-from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
+from .manifests import FORMAT, MANIFESTS, RECORDS, VERSIONS, Journal, blob_key, check_entry
 from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
 from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
@@ -238,6 +238,8 @@ class ArtifactStore:
         self.default_codec = default_codec
         self.manifests = Journal(backend, MANIFESTS)
         self.records = Journal(backend, RECORDS)
+        #: Version numbers this store gave artifacts that came from another store (sync).
+        self.version_log = Journal(backend, VERSIONS)
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="artifactstore-hash")
         self._workers = workers or (8 if backend.is_remote else 2)
         self._codecs: dict[str, Codec] = {}
@@ -313,7 +315,7 @@ class ArtifactStore:
             if forgot:
                 self.catalog.forget_batches(conn, forgot)
         journal.append(entries, batch=batch)
-        crash_point("after-manifest-append" if journal.folder == MANIFESTS else "after-records-append")
+        crash_point("after-manifest-append" if journal.folder == MANIFESTS else f"after-{journal.folder}-append")
         state.update(journal=journal, batch=batch, forgot=forgot)
 
     def _seal(self, state: dict[str, Any]) -> None:
@@ -321,7 +323,7 @@ class ArtifactStore:
         if not state:
             return
         journal: Journal = state["journal"]
-        crash_point("before-manifest-commit" if journal.folder == MANIFESTS else "before-records-commit")
+        crash_point("before-manifest-commit" if journal.folder == MANIFESTS else f"before-{journal.folder}-commit")
         journal.commit([state["batch"]])
         with self._lock:
             self._settled.difference_update(state["forgot"])
@@ -333,8 +335,8 @@ class ArtifactStore:
         pending = self.catalog.pending_batches()
         if not pending:
             return 0
-        for folder, journal in ((MANIFESTS, self.manifests), (RECORDS, self.records)):
-            journal.commit([b for b, f in pending if f == folder])
+        for journal in (self.manifests, self.records, self.version_log):
+            journal.commit([b for b, f in pending if f == journal.folder])
         self.catalog.forget_batches_now([b for b, _ in pending])
         log.info("wrote %d commit marker(s) left behind by killed writers", len(pending))
         return len(pending)
@@ -1138,14 +1140,17 @@ class ArtifactStore:
         """Rebuild a fresh catalog over an existing store, once: of many processes opening a
         new catalog at the same time, one rebuilds (under the reindex lock) and the others
         wait for it. Returns whether this call rebuilt it. One small query once done."""
-        done = self.catalog.read(lambda c: self.catalog.meta_value(c, REINDEXED_KEY))
-        if done is not None:
+        done, syncing = self.catalog.read(lambda c: (self.catalog.meta_value(c, REINDEXED_KEY),
+                                                     self.catalog.meta_value(c, SYNC_PENDING_KEY)))
+        if done is not None and syncing is None:
             return False
         return self.catalog.write(lambda c: self._reindex_in(c, only_if_fresh=True)) is not None
 
     def _reindex_in(self, conn: Any, only_if_fresh: bool = False) -> int | None:
         lock_for_reindex(conn)
-        if only_if_fresh:
+        if only_if_fresh and self.catalog.meta_value(conn, SYNC_PENDING_KEY) is not None:
+            log.info("finishing an interrupted sync into %s: reindexing", self.backend.url)
+        elif only_if_fresh:
             if self.catalog.meta_value(conn, REINDEXED_KEY) is not None:
                 return None  # another worker rebuilt it while we waited
             if not self.catalog.is_empty_in(conn) or not (self.manifests.segments() or self.records.segments()):
@@ -1155,16 +1160,25 @@ class ArtifactStore:
         exclude_writers(conn)
         pending = [b for b, _ in self.catalog.pending_batches_in(conn)]
         arts: dict[str, tuple[str, dict[str, Any]]] = {}
+        suffixes = self.codec_suffixes()
         for e in self.manifests.read_committed(pending):
-            if e.get("kind") != "artifact" or "id" not in e:
+            bad = check_entry(e, MANIFESTS, suffixes)
+            if bad is not None or e.get("kind") != "artifact":
+                if bad is not None:
+                    log.warning("reindex: skipping a manifest entry: %s", bad)
                 continue
             prev = arts.get(e["id"])
             if prev is None or str(e.get("seq", "")) >= prev[0]:
                 arts[e["id"]] = (str(e.get("seq", "")), e)
-        records = sorted(self.records.read_committed(pending), key=lambda e: str(e.get("seq", "")))
-        renumbered = {str(e["artifact_id"]): int(e["version"]) for e in records if e.get("kind") == "version"}
+        records = sorted((e for e in self.records.read_committed(pending) if check_entry(e, RECORDS, suffixes) is None),
+                         key=lambda e: str(e.get("seq", "")))
+        renumbers = [e for e in self.version_log.read_committed(pending) if check_entry(e, VERSIONS, suffixes) is None
+                     and e.get("kind") == "version"]
+        renumbered = {str(e["artifact_id"]): int(e["version"]) for e in renumbers}
         deleted = {e["artifact_id"] for e in records if e.get("kind") == "delete"}
         last_versions: dict[str, int] = {}
+        for e in renumbers:  # numbers a sync took count even if its manifests never landed
+            last_versions[e["name"]] = max(last_versions.get(e["name"], 0), int(e["version"]))
         taken: set[tuple[str, int]] = set()
         live: list[Artifact] = []
         # Committed entries never share a (name, version): the catalog assigned them. A store
@@ -1189,7 +1203,12 @@ class ArtifactStore:
         extra = self._reindex_extra(records)
         self.catalog.replace_in(conn, live, aliases, last_versions, extra)
         self.catalog.set_meta(conn, REINDEXED_KEY, "1")
+        self.catalog.clear_meta(conn, SYNC_PENDING_KEY)
         return len(live)
+
+    def codec_suffixes(self) -> dict[str, str]:
+        """Every registered codec's blob-key suffix, by codec name."""
+        return {n: self._codec(n).suffix for n in self.registry.names("codec")}
 
     def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
         evals = [r for r in records if r.get("kind") == "evaluation"]

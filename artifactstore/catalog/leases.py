@@ -21,7 +21,7 @@ while writers wait, so a rebuild never drops a row committed meanwhile.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from ..ids import new_id
 from . import schema as S
 
-__all__ = ["REINDEXED_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex"]
+__all__ = ["REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex"]
 
 
 _LOCK_NAMESPACE = 0x6173  # "as": our advisory-lock namespace on PostgreSQL
@@ -37,6 +37,8 @@ _REINDEX_LOCK = 0x72696478  # "ridx": the reindex lock's key in that namespace
 _BATCH = "batch:"
 #: ``as_meta`` key set once the catalog holds the storage's journals (by a reindex or from the start).
 REINDEXED_KEY = "reindexed"
+#: ``as_meta`` key set while a sync into this store has journals to copy and no reindex yet.
+SYNC_PENDING_KEY = "sync-pending"
 # Tables every journalled write touches before it appends, in the order writers take them
 # (champion lock, names, artifacts, champions, evaluations, aliases): no deadlock with reindex.
 _WRITER_TABLES = (S.locks, S.names, S.artifacts, S.champions, S.evaluations, S.aliases)
@@ -127,6 +129,37 @@ class LeaseTables:
         """Set ``as_meta[key] = value`` inside ``conn``'s transaction."""
         conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
         conn.execute(sa.insert(S.meta).values(key=key, value=value))
+
+    @staticmethod
+    def clear_meta(conn: sa.Connection, key: str) -> None:
+        """Remove ``as_meta[key]`` inside ``conn``'s transaction."""
+        conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
+
+    @staticmethod
+    def reserve_versions(conn: sa.Connection, counts: Mapping[str, int]) -> dict[str, int]:
+        """Inside a write transaction: take ``counts[name]`` new version numbers of each name;
+        return the first number taken per name (names in sorted order: no deadlocks)."""
+        first: dict[str, int] = {}
+        for name in sorted(counts):
+            row = conn.execute(sa.select(S.names.c.last_version).where(S.names.c.name == name)
+                               .with_for_update()).first()
+            last = int(row[0]) if row else 0
+            if row is None:
+                conn.execute(sa.insert(S.names).values(name=name, last_version=last + counts[name]))
+            else:
+                conn.execute(sa.update(S.names).where(S.names.c.name == name)
+                             .values(last_version=last + counts[name]))
+            first[name] = last + 1
+        return first
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` the catalog holds."""
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            sel = sa.select(S.artifacts.c.id).where(S.artifacts.c.id.in_(chunk))
+            out.update(self.read(lambda c, sel=sel: [str(r[0]) for r in c.execute(sel)]))
+        return out
 
     # --- leases --------------------------------------------------------------------------
 
