@@ -25,9 +25,9 @@ of the store writes the marker of every pending batch. Entries without
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
-import logging
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor

@@ -271,7 +271,7 @@ class ArtifactStore:
             settled, self._settled = sorted(self._settled), set()
         try:
             self.catalog.forget_batches_now(settled)
-        except Exception as exc:  # noqa: BLE001 - rows left behind are harmless (see manifests)
+        except Exception as exc:  # rows left behind are harmless (see manifests)
             log.info("could not drop %d settled batch rows: %s", len(settled), exc)
         self.catalog.close()
         self.backend.close()

@@ -42,9 +42,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+from .catalog.leases import SYNC_PENDING_KEY
 from .codecs.base import Codec
 from .errors import CorruptDataError, InvalidInputError, UnknownCodecError
-from .catalog.leases import SYNC_PENDING_KEY
 from .faults import crash_point
 from .manifests import MANIFESTS, RECORDS
 from .streams import CHUNK, pump

@@ -40,7 +40,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "put_many": _PUT_POINTS,
     "store_artifact": _PUT_POINTS,
     "export_episode_data": ("after-manifest-append", "before-manifest-commit"),
-    "promote_champion": _REC_POINTS + ("after-manifest-append",),
+    "promote_champion": (*_REC_POINTS, "after-manifest-append"),
     "gc": _REC_POINTS,
     "sync": ("sync-after-segments", "after-records-append", "before-records-commit"),
     "import": _PUT_POINTS,
@@ -81,7 +81,7 @@ def writer(kind: str, root: str, aux: str, log_path: str, seed: int, ready_fd: i
     for i in range(OPS):
         if kind == "put":
             _ref_note(log, store.put(_payload(rnd), name=rnd.choice(names), artifact_type="other",
-                                     metadata={"i": i}, tags=["t%d" % (i % 3)]))
+                                     metadata={"i": i}, tags=[f"t{i % 3}"]))
         elif kind == "put_many":
             items = [{"source": _payload(rnd), "name": rnd.choice(names), "artifact_type": "other",
                       "metadata": {"i": i, "j": j}} for j in range(rnd.randrange(2, 6))]
@@ -92,7 +92,7 @@ def writer(kind: str, root: str, aux: str, log_path: str, seed: int, ready_fd: i
 
             path = Path(aux) / rnd.choice(("model.pt", "trace.json"))
             path.write_bytes(_payload(rnd))
-            aid = ArtifactManager(store=store).store_artifact(path, "model", model_id="m%d" % (i % 2))
+            aid = ArtifactManager(store=store).store_artifact(path, "model", model_id=f"m{i % 2}")
             _ref_note(log, store.resolve(aid))
         elif kind == "export_episode_data":
             from artifactstore.compat.manager import ArtifactManager
@@ -107,8 +107,8 @@ def writer(kind: str, root: str, aux: str, log_path: str, seed: int, ready_fd: i
             cur = store.champion()
             score = (cur.global_score if cur else 0.0) + 1.0
             ev = f"e{i % 3}"  # re-records evaluations too
-            store.record_evaluation(ev, "m%d" % i, global_score=score, success_rate=0.5, artifacts=[art])
-            champ = store.promote_champion("m%d" % i, evaluation_id=ev, global_score=score, success_rate=0.5,
+            store.record_evaluation(ev, f"m{i}", global_score=score, success_rate=0.5, artifacts=[art])
+            champ = store.promote_champion(f"m{i}", evaluation_id=ev, global_score=score, success_rate=0.5,
                                            artifacts=[art])
             if champ is not None:
                 _note(log, champion=champ.seq, id=champ.champion_id)
