@@ -282,3 +282,61 @@ def test_kill_rounds(kind: str, tmp_path: Path) -> None:
                                 "failures": failures[:5]}) + "\n")
     assert not failures, "\n".join(failures[:5])
 
+
+# --- a cluster opening a fresh PostgreSQL catalog over an existing store ----------------------------
+
+
+def _cluster_worker(root: str, catalog: str, w: int, go: int, out: str) -> None:
+    from artifactstore.store import open_store
+
+    os.read(go, 1)  # everyone starts at once
+    with open_store(root, catalog=catalog) as s, open(out, "w") as log:
+        for i in range(8):
+            a = s.put(f"worker {w} item {i}".encode(), name=f"w{w % 4}.txt", artifact_type="other")
+            log.write(f"{a.id} {a.name}@v{a.version}\n")
+            if i % 4 == 3:
+                s.promote_champion(f"m{w}", global_score=random.random(), success_rate=0.5, artifacts=[a],
+                                   only_if_better=False)
+
+
+def test_16_workers_open_a_fresh_postgresql_catalog_at_once(tmp_path: Path, pg_catalog_url: str) -> None:
+    from artifactstore.store import open_store
+
+    root = tmp_path / "store"
+    with open_store(root) as s:  # an existing store (SQLite catalog) with history
+        for i in range(40):
+            s.put(f"old {i}".encode(), name=f"w{i % 4}.txt", artifact_type="other")
+        s.promote_champion("old", global_score=0.1, success_rate=0.1)
+    r, w = os.pipe()
+    pids = []
+    for n in range(16):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.close(w)
+                _cluster_worker(str(root), pg_catalog_url, n, r, str(tmp_path / f"w{n}.log"))
+            except BaseException:
+                traceback.print_exc()
+                code = 3
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(r)
+    os.write(w, b"g" * 16)
+    os.close(w)
+    statuses = [os.waitpid(p, 0)[1] for p in pids]
+    assert all(os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0 for st in statuses), statuses
+    returned = [line.split() for n in range(16) for line in (tmp_path / f"w{n}.log").read_text().splitlines()]
+    assert len(returned) == 16 * 8
+    with open_store(root, catalog=pg_catalog_url) as s:
+        for aid, ref in returned:  # nothing put returned is missing, every ref means what it said
+            assert s.resolve(ref).id == aid
+        assert s.count() == 40 + 16 * 8
+        seqs = [c.seq for c in s.champion_history()]
+        assert sorted(seqs) == list(range(1, 1 + 1 + 16 * 2))
+        live = _dump(s)
+    with open_store(root, catalog=tmp_path / "fresh.db") as f:
+        rebuilt = _dump(f)
+    for table in live:
+        assert rebuilt[table] == live[table], f"reindex differs from live in {table}"
