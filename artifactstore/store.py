@@ -465,11 +465,18 @@ class ArtifactStore:
         # there (a concurrent gc sweep may just have removed it).
         token = self.catalog.take_lease(sha, self.lease_seconds)
         try:
-            if existing is not None and self.backend.exists(existing[0]):
-                abort()
+            if existing is not None:
                 ekey, ecodec, estored = existing
-                return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
-            if self.backend.exists(key):
+                if self._blob_intact(ekey, estored):
+                    abort()
+                    return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
+                if ekey == key:
+                    # Healing dedup: the stored blob is missing or truncated; our staged copy of the
+                    # same content replaces it, for every artifact that shares it.
+                    log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
+                    commit()
+                    return {**fields, "leases": [token]}
+            if existing is None and self.backend.exists(key):
                 abort()
                 return {**fields, "stored_size": self.backend.info(key).size, "leases": [token]}
             commit()
@@ -477,6 +484,13 @@ class ArtifactStore:
         except BaseException:
             self.catalog.release_leases_now([token])
             raise
+
+    def _blob_intact(self, key: str, stored_size: int) -> bool:
+        """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
+        try:
+            return self.backend.info(key).size == stored_size
+        except FileNotFoundError:
+            return False
 
     def _upload_raw(self, src: _Src, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
         """A large raw file to an object store: hash it, then upload straight from the file

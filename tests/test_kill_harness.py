@@ -340,3 +340,27 @@ def test_16_workers_open_a_fresh_postgresql_catalog_at_once(tmp_path: Path, pg_c
         rebuilt = _dump(f)
     for table in live:
         assert rebuilt[table] == live[table], f"reindex differs from live in {table}"
+
+
+# --- damaged storage ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_put_of_the_same_bytes_heals_a_missing_or_truncated_blob(tmp_path: Path, damage: str) -> None:
+    from artifactstore.store import open_store
+
+    data = b"precious evaluation bytes\n" * 4000
+    with open_store(tmp_path / "s") as s:
+        first = s.put(data, name="e.txt", artifact_type="other")
+        path = s.backend.local_path(first.blob_key)
+        assert path is not None
+        if damage == "missing":
+            path.unlink()
+        else:
+            path.write_bytes(path.read_bytes()[:-7])
+        assert s.verify().missing or s.verify().corrupt
+        second = s.put(data, name="e.txt", artifact_type="other")
+        assert second.blob_key == first.blob_key
+        assert s.read_bytes(first) == data and s.read_bytes(second) == data
+        rep = s.verify()
+        assert not rep.missing and not rep.corrupt
