@@ -35,6 +35,7 @@ __all__ = [
     "InvalidQueryError",
     "NoEpisodeDataError",
     "ReportMetricError",
+    "HostileStoreError",
 ]
 
 
@@ -274,3 +275,14 @@ class NoEpisodeDataError(InvalidInputError):
 
 class ReportMetricError(InvalidInputError):
     """The report's metric or cost column is missing from every episode table, or is not numeric."""
+
+
+class HostileStoreError(InvalidInputError):
+    """A sync source's journal says something unsafe or malformed (a blob key outside the
+    store, a bad name, digest or id, an unknown record kind or codec, a deletion of an
+    artifact that did not come from it). Raised before anything is written."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"refusing {where}: {reason}")

@@ -26,6 +26,8 @@ CRASH_POINTS = (
     "before-manifest-commit",   # catalog committed, commit marker not written
     "after-records-append",     # record lines durable, catalog transaction not committed
     "before-records-commit",    # catalog committed, commit marker not written
+    "after-versions-append",    # sync's destination version numbers written, catalog not committed
+    "before-versions-commit",   # ... committed, commit marker not written
     "sync-after-segments",      # sync copied journals, destination catalog not updated
 )
 

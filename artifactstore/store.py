@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
+from .catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
 from .catalog.sql import SQLCatalog, _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
@@ -45,7 +46,7 @@ from .errors import (
 )
 from .faults import crash_point
 from .ids import new_id
-from .manifests import FORMAT, MANIFESTS, RECORDS, Journal, blob_key
+from .manifests import FORMAT, MANIFESTS, RECORDS, VERSIONS, Journal, blob_key, check_entry
 from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
 from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
@@ -239,12 +240,17 @@ class ArtifactStore:
         self.default_codec = default_codec
         self.manifests = Journal(backend, MANIFESTS)
         self.records = Journal(backend, RECORDS)
+        #: Version numbers this store gave artifacts that came from another store (sync).
+        self.version_log = Journal(backend, VERSIONS)
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="artifactstore-hash")
         self._workers = workers or (8 if backend.is_remote else 2)
         self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._cleanup_dirs: list[str] = []
+        # Batches whose commit marker this object wrote; their pending catalog rows are
+        # dropped in its next journalled transaction (or at close).
+        self._settled: set[str] = set()
         #: How long a dedup lease protects a blob from gc while the put finishes.
         self.lease_seconds = 3600.0
         if default_codec != "auto":
@@ -263,6 +269,12 @@ class ArtifactStore:
             return
         self._closed = True
         self._hash_pool.shutdown(wait=True)
+        with self._lock:
+            settled, self._settled = sorted(self._settled), set()
+        try:
+            self.catalog.forget_batches_now(settled)
+        except Exception as exc:  # rows left behind are harmless (see manifests)
+            log.info("could not drop %d settled batch rows: %s", len(settled), exc)
         self.catalog.close()
         self.backend.close()
         for d in self._cleanup_dirs:
@@ -286,6 +298,50 @@ class ArtifactStore:
         with self._lock:
             self._codecs[name] = codec
         return codec
+
+    # --- journalled writes ---------------------------------------------------------------
+
+    def _journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> None:
+        """Inside a catalog write transaction: append ``entries`` as one new batch, noted as
+        pending in that same transaction (see :mod:`artifactstore.manifests`).
+
+        ``state`` receives the batch id for :meth:`_seal`; a retried transaction overwrites
+        it, and the lines of the attempt that rolled back never get a marker."""
+        batch = new_id()
+        conn = self.catalog.transaction()
+        forgot: list[str] = []
+        if conn is not None:
+            self.catalog.note_batch(conn, batch, journal.folder)
+            with self._lock:
+                forgot = sorted(self._settled)
+            if forgot:
+                self.catalog.forget_batches(conn, forgot)
+        journal.append(entries, batch=batch)
+        crash_point("after-manifest-append" if journal.folder == MANIFESTS else f"after-{journal.folder}-append")
+        state.update(journal=journal, batch=batch, forgot=forgot)
+
+    def _seal(self, state: dict[str, Any]) -> None:
+        """After the catalog commit: write the batch's commit marker."""
+        if not state:
+            return
+        journal: Journal = state["journal"]
+        crash_point("before-manifest-commit" if journal.folder == MANIFESTS else f"before-{journal.folder}-commit")
+        journal.commit([state["batch"]])
+        with self._lock:
+            self._settled.difference_update(state["forgot"])
+            self._settled.add(state["batch"])
+
+    def settle_pending(self) -> int:
+        """Write the commit marker of every batch the catalog committed but whose writer
+        died before writing it; return how many. Runs at every open (one small query)."""
+        pending = self.catalog.pending_batches()
+        if not pending:
+            return 0
+        for journal in (self.manifests, self.records, self.version_log):
+            journal.commit([b for b, f in pending if f == journal.folder])
+        self.catalog.forget_batches_now([b for b, _ in pending])
+        log.info("wrote %d commit marker(s) left behind by killed writers", len(pending))
+        return len(pending)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -378,6 +434,14 @@ class ArtifactStore:
         self, sha: str, size: int, key: str, codec_name: str, stored: int,
         commit: Callable[[], None], abort: Callable[[], None],
     ) -> dict[str, Any]:
+        fields = self._publish_once(sha, size, key, codec_name, stored, commit, abort)
+        crash_point("after-blob-publish")
+        return fields
+
+    def _publish_once(
+        self, sha: str, size: int, key: str, codec_name: str, stored: int,
+        commit: Callable[[], None], abort: Callable[[], None],
+    ) -> dict[str, Any]:
         """Publish the staged bytes under ``key`` (``commit``), or reuse an existing blob
         with the same digest (``abort``); return the artifact's blob fields."""
         fields = {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key, "stored_size": stored}
@@ -403,11 +467,18 @@ class ArtifactStore:
         # there (a concurrent gc sweep may just have removed it).
         token = self.catalog.take_lease(sha, self.lease_seconds)
         try:
-            if existing is not None and self.backend.exists(existing[0]):
-                abort()
+            if existing is not None:
                 ekey, ecodec, estored = existing
-                return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
-            if self.backend.exists(key):
+                if self._blob_intact(ekey, estored):
+                    abort()
+                    return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
+                if ekey == key:
+                    # Healing dedup: the stored blob is missing or truncated; our staged copy of the
+                    # same content replaces it, for every artifact that shares it.
+                    log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
+                    commit()
+                    return {**fields, "leases": [token]}
+            if existing is None and self.backend.exists(key):
                 abort()
                 return {**fields, "stored_size": self.backend.info(key).size, "leases": [token]}
             commit()
@@ -415,6 +486,13 @@ class ArtifactStore:
         except BaseException:
             self.catalog.release_leases_now([token])
             raise
+
+    def _blob_intact(self, key: str, stored_size: int) -> bool:
+        """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
+        try:
+            return self.backend.info(key).size == stored_size
+        except FileNotFoundError:
+            return False
 
     def _upload_raw(self, src: _Src, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
         """A large raw file to an object store: hash it, then upload straight from the file
@@ -486,6 +564,8 @@ class ArtifactStore:
         return src, fields, codec
 
     def _commit(self, rows: list[dict[str, Any]]) -> list[Artifact]:
+        state: dict[str, Any] = {}
+
         def write_manifest(arts: list[Artifact]) -> None:
             entries = []
             for a, r in zip(arts, rows, strict=True):
@@ -493,11 +573,10 @@ class ArtifactStore:
                 if r.get("codec_error"):
                     e["codec_error"] = r["codec_error"]
                 entries.append(e)
-            self.manifests.append(entries)
-            crash_point("after-manifest-append")
+            self._journal_batch(self.manifests, entries, state)
 
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
-        crash_point("before-manifest-commit")
+        self._seal(state)
         for a in arts:
             self.registry.hook.artifactstore_artifact_stored(store=self, artifact=a)
         return arts
@@ -832,11 +911,14 @@ class ArtifactStore:
         validate_alias(alias)
         art = self.resolve(ref)
 
+        state: dict[str, Any] = {}
+
         def record() -> None:
-            self.records.append([{"kind": "alias", "name": art.name, "alias": alias, "artifact_id": art.id,
-                                  "at": time.time()}])
+            self._journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
+                                                "artifact_id": art.id, "at": time.time()}], state)
 
         self.catalog.set_alias(art.name, alias, art.id, before_commit=record)
+        self._seal(state)
         return art
 
     def remove_alias(self, name: str, alias: str) -> str:
@@ -907,11 +989,16 @@ class ArtifactStore:
         return deleted[0]
 
     def delete_many(self, ids: Sequence[str], reason: str = "delete") -> list[Artifact]:
+        state: dict[str, Any] = {}
+
         def record(arts: list[Artifact]) -> None:
             now = time.time()
-            self.records.append([{"kind": "delete", "artifact_id": a.id, "at": now, "reason": reason} for a in arts])
+            self._journal_batch(
+                self.records, [{"kind": "delete", "artifact_id": a.id, "at": now, "reason": reason} for a in arts],
+                state)
 
         gone = self.catalog.delete_artifacts(list(ids), before_commit=record)
+        self._seal(state)
         for a in gone:
             self.registry.hook.artifactstore_artifact_deleted(store=self, artifact=a)
         return gone
@@ -970,10 +1057,14 @@ class ArtifactStore:
             "metadata": _check_metadata(metadata),
             "repro": _check_metadata(repro),
         }
-        def record() -> None:
-            self.records.append([dict(entry)])
+        state: dict[str, Any] = {}
 
-        return self.catalog.upsert_evaluation(entry, before_commit=record)
+        def record() -> None:
+            self._journal_batch(self.records, [dict(entry)], state)
+
+        rec = self.catalog.upsert_evaluation(entry, before_commit=record)
+        self._seal(state)
+        return rec
 
     def evaluation(self, evaluation_id: str) -> EvaluationRecord:
         rec = self.catalog.get_evaluation(evaluation_id)
@@ -1068,9 +1159,11 @@ class ArtifactStore:
                 if art is not None:
                     self.catalog.set_alias(art.name, "champion", aid, conn=conn)
                     recs.append({"kind": "alias", "name": art.name, "alias": "champion", "artifact_id": aid, "at": now})
-            self.records.append(recs)
+            self._journal_batch(self.records, recs, state)
 
+        state: dict[str, Any] = {}
         new, previous = self.catalog.promote(make_entry, before_commit)
+        self._seal(state)
         if new is not None:
             self.registry.hook.artifactstore_champion_promoted(store=self, champion=new, previous=previous)
         return new
@@ -1118,23 +1211,67 @@ class ArtifactStore:
     # --- reindex -------------------------------------------------------------------------
 
     def reindex(self) -> int:
-        """Rebuild the catalog from the manifests and records in the backend; return the artifact count."""
+        """Rebuild the catalog from the manifests and records in the backend; return the artifact count.
+
+        Only committed journal batches count (see :mod:`artifactstore.manifests`). The
+        rebuild runs in one catalog transaction that first excludes every writer (SQLite's
+        write lock; on PostgreSQL an advisory lock and table locks), and reads the journals
+        inside it: a row committed while a reindex runs is never dropped."""
+        n: int | None = self.catalog.write(self._reindex_in)
+        assert n is not None
+        return n
+
+    def reindex_if_fresh(self) -> bool:
+        """Rebuild a fresh catalog over an existing store, once: of many processes opening a
+        new catalog at the same time, one rebuilds (under the reindex lock) and the others
+        wait for it. Returns whether this call rebuilt it. One small query once done."""
+        done, syncing = self.catalog.read(lambda c: (self.catalog.meta_value(c, REINDEXED_KEY),
+                                                     self.catalog.meta_value(c, SYNC_PENDING_KEY)))
+        if done is not None and syncing is None:
+            return False
+        return self.catalog.write(lambda c: self._reindex_in(c, only_if_fresh=True)) is not None
+
+    def _reindex_in(self, conn: Any, only_if_fresh: bool = False) -> int | None:
+        lock_for_reindex(conn)
+        if only_if_fresh and self.catalog.meta_value(conn, SYNC_PENDING_KEY) is not None:
+            log.info("finishing an interrupted sync into %s: reindexing", self.backend.url)
+        elif only_if_fresh:
+            if self.catalog.meta_value(conn, REINDEXED_KEY) is not None:
+                return None  # another worker rebuilt it while we waited
+            if not self.catalog.is_empty_in(conn) or not (self.manifests.segments() or self.records.segments()):
+                self.catalog.set_meta(conn, REINDEXED_KEY, "1")  # written through from the start
+                return None
+            log.info("catalog %s is new; reindexing from %s", self.catalog.url, self.backend.url)
+        exclude_writers(conn)
+        pending = [b for b, _ in self.catalog.pending_batches_in(conn)]
         arts: dict[str, tuple[str, dict[str, Any]]] = {}
-        for e in self.manifests.read_all():
-            if e.get("kind") != "artifact" or "id" not in e:
+        suffixes = self.codec_suffixes()
+        for e in self.manifests.read_committed(pending):
+            bad = check_entry(e, MANIFESTS, suffixes)
+            if bad is not None or e.get("kind") != "artifact":
+                if bad is not None:
+                    log.warning("reindex: skipping a manifest entry: %s", bad)
                 continue
             prev = arts.get(e["id"])
             if prev is None or str(e.get("seq", "")) >= prev[0]:
                 arts[e["id"]] = (str(e.get("seq", "")), e)
-        records = sorted(self.records.read_all(), key=lambda e: str(e.get("seq", "")))
+        records = sorted((e for e in self.records.read_committed(pending) if check_entry(e, RECORDS, suffixes) is None),
+                         key=lambda e: str(e.get("seq", "")))
+        renumbers = [e for e in self.version_log.read_committed(pending) if check_entry(e, VERSIONS, suffixes) is None
+                     and e.get("kind") == "version"]
+        renumbered = {str(e["artifact_id"]): int(e["version"]) for e in renumbers}
         deleted = {e["artifact_id"] for e in records if e.get("kind") == "delete"}
         last_versions: dict[str, int] = {}
+        for e in renumbers:  # numbers a sync took count even if its manifests never landed
+            last_versions[e["name"]] = max(last_versions.get(e["name"], 0), int(e["version"]))
         taken: set[tuple[str, int]] = set()
         live: list[Artifact] = []
-        for aid in sorted(arts):
+        # Committed entries never share a (name, version): the catalog assigned them. A store
+        # merged by sync records the destination's numbers as "version" records, applied here.
+        for aid in sorted(arts, key=lambda i: (renumbered.get(i, int(arts[i][1]["version"])), i)):
             e = arts[aid][1]
-            name, version = e["name"], int(e["version"])
-            if (name, version) in taken:  # a crash between manifest and commit on a retried write
+            name, version = e["name"], renumbered.get(aid, int(e["version"]))
+            if (name, version) in taken:  # a format-1 journal with a retried write
                 version = max(last_versions.get(name, 0), version) + 1
                 log.warning("reindex: %s@v%d already taken, restoring %s as v%d", name, e["version"], aid, version)
             taken.add((name, version))
@@ -1152,12 +1289,26 @@ class ArtifactStore:
                 alias_map.pop((e["name"], e["alias"]), None)
         aliases = [(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
         extra = self._reindex_extra(records)
-        self.catalog.replace_all(live, aliases, last_versions, extra)
+        self.catalog.replace_in(conn, live, aliases, last_versions, extra)
+        self.catalog.set_meta(conn, REINDEXED_KEY, "1")
+        self.catalog.clear_meta(conn, SYNC_PENDING_KEY)
         return len(live)
+
+    def codec_suffixes(self) -> dict[str, str]:
+        """Every registered codec's blob-key suffix, by codec name."""
+        return {n: self._codec(n).suffix for n in self.registry.names("codec")}
 
     def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
         evals = [r for r in records if r.get("kind") == "evaluation"]
-        champs = [r for r in records if r.get("kind") == "champion"]
+        # Champion numbers are derived from the chain's order, never trusted as stored: two
+        # chains merged by sync, or a format-1 journal, may repeat a number.
+        seen: dict[str, dict[str, Any]] = {}
+        for r in records:
+            if r.get("kind") == "champion" and isinstance(r.get("champion_id"), str):
+                seen.setdefault(r["champion_id"], r)
+        chain = sorted(seen.values(), key=lambda r: (int(r.get("seq_no", 0)), float(r.get("timestamp", 0)),
+                                                     str(r["champion_id"])))
+        champs = [{**r, "seq_no": i} for i, r in enumerate(chain, 1)]
         if not evals and not champs:
             return None
         return lambda conn: self.catalog.restore_evaluation_rows(conn, evals, champs)
@@ -1324,11 +1475,11 @@ def open_store(
         store._cleanup_dirs.append(str(Path(cat_url.split("sqlite:///", 1)[1]).parent))
     try:
         store._init_layout()
-        # A fresh catalog next to existing manifests (another machine, a lost
-        # catalog file): rebuild the index before anyone reads it.
-        if getattr(cat, "schema_version_found", 1) == 0 and store.manifests.segments():
-            log.info("catalog %s is new; reindexing from %s", cat.url, backend.url)
-            store.reindex()
+        # Commit markers a killed writer left unwritten (its catalog transaction committed).
+        store.settle_pending()
+        # A fresh catalog next to existing journals (another machine, a lost catalog
+        # file): rebuild the index before anyone reads it, one worker at a time.
+        store.reindex_if_fresh()
     except BaseException:
         store.close()
         raise

@@ -42,8 +42,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+from .catalog.leases import SYNC_PENDING_KEY
 from .codecs.base import Codec
 from .errors import CorruptDataError, InvalidInputError, UnknownCodecError
+from .faults import crash_point
 from .manifests import MANIFESTS, RECORDS
 from .streams import CHUNK, pump
 
@@ -302,6 +304,12 @@ def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, p
     #    append log that grew). Records first: they reference no blob, and the deletions
     #    among them tell which new artifacts need no blob copied.
     todo = [k for k in sorted(src_segs) if dst_segs.get(k, -1) < src_segs[k]]
+    # 0. Trust nothing: every line the destination would take is checked first, and the
+    #    destination's own version numbers for the new artifacts are committed before any
+    #    segment lands (so its refs never change meaning, and a resumed sync keeps them).
+    if todo:
+        arrivals = _validate(src_store, dst_store, pool, todo, src_segs, dst_segs)
+        _assign_versions(src_store, dst_store, arrivals)
     deleted: set[str] = set()
     for batch in _batches([k for k in todo if k.startswith(RECORDS + "/")], src_segs):
         for key, data, fresh in _pmap(pool, lambda k: _read_segment(src_store, dst_store, k, dst_segs), batch):
@@ -326,6 +334,8 @@ def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, p
         for key, data, _fresh in segs:
             _write_segment(dst_store, key, data, report)
 
+    crash_point("sync-after-segments")
+
     # 3. A destination blob whose size differs from the source's is truncated or damaged,
     #    unless both are valid encodings of the same content (checked before replacing).
     differs = [k for k, size in dst_blobs.items() if k in src_blobs and src_blobs[k] != size and k not in copied]
@@ -337,7 +347,8 @@ def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, p
     report.repaired.extend(fixed)
 
     # 4. The destination's catalog.
-    if reindex or (reindex is None and report.segments_copied):
+    pending = dst_store.catalog.read(lambda c: dst_store.catalog.meta_value(c, SYNC_PENDING_KEY))
+    if reindex or (reindex is None and (report.segments_copied or pending is not None)):
         report.reindexed = dst_store.reindex()
 
     # 5. Blobs the destination's catalog references but lacks (cheap: one query and the
@@ -361,6 +372,97 @@ def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, p
 
 
 _BATCH_BYTES = 64 << 20
+
+
+def _lines(key: str, data: bytes, start: int) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, entry) of every whole line of ``data`` from byte ``start`` (a line
+    start); an unterminated last line is a write in flight and skipped if unreadable."""
+    from .errors import HostileStoreError
+
+    lines = data[start:].split(b"\n")
+    first = data.count(b"\n", 0, start) + 1
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            if i == len(lines) - 1:
+                continue  # torn last line: reindex skips it too
+            raise HostileStoreError(f"{key} line {first + i}", "not a JSON line") from None
+        yield first + i, entry
+
+
+def _validate(src: ArtifactStore, dst: ArtifactStore, pool: ThreadPoolExecutor, todo: list[str],
+              src_segs: dict[str, int], dst_segs: dict[str, int]) -> list[tuple[str, int, str]]:
+    """Check every entry of the segments to copy; return (name, version, id) of the artifact
+    entries new to the destination. Raises :class:`HostileStoreError` before anything is written."""
+    from .errors import HostileStoreError
+    from .manifests import check_entry
+
+    suffixes = dst.codec_suffixes()
+    arrivals: list[tuple[str, int, str]] = []
+    source_ids: set[str] = set()
+    deletes: dict[str, str] = {}
+    for batch in _batches(todo, src_segs):
+        for key, data, _fresh in _pmap(pool, lambda k: _read_segment(src, dst, k, dst_segs), batch):
+            if not data:
+                continue
+            folder = key.split("/", 1)[0]
+            if key.count("/") != 1 or not key.endswith(".jsonl") or ".." in key:
+                raise HostileStoreError(key, "not a journal segment name")
+            old = min(dst_segs.get(key, 0), len(data))
+            cut = data.rfind(b"\n", 0, old) + 1 if old else 0
+            for n, e in _lines(key, data, 0):
+                bad = check_entry(e, folder, suffixes)
+                if bad is not None:
+                    raise HostileStoreError(f"{key} line {n}", bad)
+                if e["kind"] == "artifact":
+                    source_ids.add(e["id"])
+                elif e["kind"] == "delete":
+                    deletes.setdefault(e["artifact_id"], f"{key} line {n}")
+            if folder == MANIFESTS:
+                arrivals += [(e["name"], e["version"], e["id"]) for _n, e in _lines(key, data, cut)
+                             if e.get("kind") == "artifact"]
+    unknown = set(deletes) - source_ids
+    if unknown:  # a deletion may only name an artifact the source itself holds in its journals
+        for e in src.manifests.read_all():
+            unknown.discard(str(e.get("id")))
+            if not unknown:
+                break
+    if unknown:
+        aid = sorted(unknown)[0]
+        raise HostileStoreError(deletes[aid], f"deletes artifact {aid}, which the source never stored")
+    return arrivals
+
+
+def _assign_versions(src: ArtifactStore, dst: ArtifactStore, arrivals: list[tuple[str, int, str]]) -> None:
+    """Give every artifact new to ``dst`` the next version numbers of its name there (in the
+    source's order), journalled in ``dst``'s own ``versions/`` (never synced onwards), and mark
+    the destination's catalog as awaiting a reindex (finished by the next sync or open)."""
+    from .catalog.leases import SYNC_PENDING_KEY
+
+    by_id = {aid: (name, v) for name, v, aid in arrivals}
+    have = dst.catalog.existing_ids(sorted(by_id))
+    have |= {str(e.get("artifact_id")) for e in dst.version_log.read_committed() if e.get("kind") == "version"}
+    new = sorted((name, v, aid) for aid, (name, v) in by_id.items() if aid not in have)
+    state: dict[str, Any] = {}
+
+    def txn(conn: Any) -> None:
+        counts: dict[str, int] = {}
+        for name, _v, _aid in new:
+            counts[name] = counts.get(name, 0) + 1
+        first = dst.catalog.reserve_versions(conn, counts) if counts else {}
+        entries = []
+        for name, _v, aid in new:
+            entries.append({"kind": "version", "artifact_id": aid, "name": name, "version": first[name]})
+            first[name] += 1
+        dst.catalog.set_meta(conn, SYNC_PENDING_KEY, src.backend.url)
+        if entries:
+            dst._journal_batch(dst.version_log, entries, state)
+
+    dst.catalog.write(txn)
+    dst._seal(state)
 
 
 def _batches(keys: list[str], sizes: dict[str, int]) -> Iterable[list[str]]:

@@ -5,12 +5,23 @@ before it checks the blob still exists; gc's sweep checks for leases and
 deletes a blob in one transaction holding the same per-digest lock, so either
 the sweep finished first (the put then sees the blob gone and publishes its
 own copy) or the lease is visible to the sweep (which skips the blob).
+
+Pending journal batches are the other piece of in-flight state kept here: the
+catalog transaction that commits a journal batch (see
+:mod:`artifactstore.manifests`) also inserts a ``batch:<id>`` row into the
+``as_meta`` table, so a batch whose transaction committed but whose commit
+marker was never written (the writer was killed in between) is found by the
+next open of the store, which writes the marker. Rows of batches whose marker
+is written are removed lazily, in the writer's next transaction.
+
+Reindex is serialised here too (:func:`lock_for_reindex`): one worker rebuilds
+while writers wait, so a rebuild never drops a row committed meanwhile.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +29,43 @@ import sqlalchemy as sa
 from ..ids import new_id
 from . import schema as S
 
-__all__ = ["LeaseTables"]
+__all__ = ["REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex"]
 
 
 _LOCK_NAMESPACE = 0x6173  # "as": our advisory-lock namespace on PostgreSQL
+_REINDEX_LOCK = 0x72696478  # "ridx": the reindex lock's key in that namespace
+_BATCH = "batch:"
+#: ``as_meta`` key set once the catalog holds the storage's journals (by a reindex or from the start).
+REINDEXED_KEY = "reindexed"
+#: ``as_meta`` key set while a sync into this store has journals to copy and no reindex yet.
+SYNC_PENDING_KEY = "sync-pending"
+# Tables every journalled write touches before it appends, in the order writers take them
+# (champion lock, names, artifacts, champions, evaluations, aliases): no deadlock with reindex.
+_WRITER_TABLES = (S.locks, S.names, S.artifacts, S.champions, S.evaluations, S.aliases)
+
+
+def lock_for_reindex(conn: sa.Connection) -> None:
+    """Inside a write transaction: become the one worker that may rebuild the catalog.
+
+    SQLite: nothing to do (the write transaction, ``BEGIN IMMEDIATE``, excludes every other
+    writer). PostgreSQL: a transaction-scoped advisory lock; other openers wait for it, then
+    find the catalog rebuilt. :func:`exclude_writers` then keeps writers out while the
+    journals are read: ``EXCLUSIVE`` locks on the tables writers change before they append
+    (readers go on; writers wait), so no row committed meanwhile is dropped.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": _LOCK_NAMESPACE, "k": _REINDEX_LOCK})
+
+
+def exclude_writers(conn: sa.Connection) -> None:
+    """After :func:`lock_for_reindex`, before reading the journals: wait for the journalled
+    writes in flight and hold new ones until the transaction ends (PostgreSQL; a no-op on
+    SQLite, whose write transaction already excludes them)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for t in _WRITER_TABLES:  # one at a time, in the writers' order
+        conn.execute(sa.text(f'LOCK TABLE "{t.name}" IN EXCLUSIVE MODE'))
 
 
 def _lock_digests(conn: sa.Connection, shas: Sequence[str]) -> None:
@@ -42,6 +86,82 @@ class LeaseTables:
     """Mixin of :class:`~artifactstore.catalog.sql.SQLCatalog` for in-flight leases."""
 
     write: Callable[..., Any]
+    read: Callable[..., Any]
+
+    # --- pending journal batches ---------------------------------------------------------
+
+    @staticmethod
+    def note_batch(conn: sa.Connection, batch: str, folder: str) -> None:
+        """In the transaction that commits journal ``batch`` (of journal ``folder``): remember it
+        as pending until its commit marker is written."""
+        conn.execute(sa.insert(S.meta).values(key=_BATCH + batch, value=folder))
+
+    @staticmethod
+    def forget_batches(conn: sa.Connection, batches: Sequence[str]) -> None:
+        """Drop the pending rows of ``batches`` (their commit markers are written)."""
+        keys = [_BATCH + b for b in batches]
+        for i in range(0, len(keys), 500):
+            conn.execute(sa.delete(S.meta).where(S.meta.c.key.in_(keys[i : i + 500])))
+
+    @staticmethod
+    def pending_batches_in(conn: sa.Connection) -> list[tuple[str, str]]:
+        """(batch id, journal folder) of every committed batch whose marker may be missing."""
+        rows = conn.execute(sa.select(S.meta.c.key, S.meta.c.value).where(S.meta.c.key.startswith(_BATCH)))
+        return sorted((str(k)[len(_BATCH):], str(v)) for k, v in rows)
+
+    def pending_batches(self) -> list[tuple[str, str]]:
+        """:meth:`pending_batches_in` in its own read."""
+        result: list[tuple[str, str]] = self.read(self.pending_batches_in)
+        return result
+
+    def forget_batches_now(self, batches: Sequence[str]) -> None:
+        """:meth:`forget_batches` in its own transaction."""
+        if batches:
+            self.write(lambda conn: self.forget_batches(conn, batches))
+
+    @staticmethod
+    def meta_value(conn: sa.Connection, key: str) -> str | None:
+        """The ``as_meta`` value of ``key`` (``None`` if unset)."""
+        row = conn.execute(sa.select(S.meta.c.value).where(S.meta.c.key == key)).first()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, conn: sa.Connection, key: str, value: str) -> None:
+        """Set ``as_meta[key] = value`` inside ``conn``'s transaction."""
+        conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
+        conn.execute(sa.insert(S.meta).values(key=key, value=value))
+
+    @staticmethod
+    def clear_meta(conn: sa.Connection, key: str) -> None:
+        """Remove ``as_meta[key]`` inside ``conn``'s transaction."""
+        conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
+
+    @staticmethod
+    def reserve_versions(conn: sa.Connection, counts: Mapping[str, int]) -> dict[str, int]:
+        """Inside a write transaction: take ``counts[name]`` new version numbers of each name;
+        return the first number taken per name (names in sorted order: no deadlocks)."""
+        first: dict[str, int] = {}
+        for name in sorted(counts):
+            row = conn.execute(sa.select(S.names.c.last_version).where(S.names.c.name == name)
+                               .with_for_update()).first()
+            last = int(row[0]) if row else 0
+            if row is None:
+                conn.execute(sa.insert(S.names).values(name=name, last_version=last + counts[name]))
+            else:
+                conn.execute(sa.update(S.names).where(S.names.c.name == name)
+                             .values(last_version=last + counts[name]))
+            first[name] = last + 1
+        return first
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` the catalog holds."""
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            sel = sa.select(S.artifacts.c.id).where(S.artifacts.c.id.in_(chunk))
+            out.update(self.read(lambda c, sel=sel: [str(r[0]) for r in c.execute(sel)]))
+        return out
+
+    # --- leases --------------------------------------------------------------------------
 
     def take_lease(self, sha256: str, ttl: float = 3600.0) -> str:
         token = new_id()

@@ -214,8 +214,13 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             try:
                 with self.engine.connect() as conn:
                     conn = conn.execution_options(as_write=True)
-                    with conn.begin():
-                        return fn(conn)
+                    prev = getattr(self._local, "conn", None)
+                    self._local.conn = conn
+                    try:
+                        with conn.begin():
+                            return fn(conn)
+                    finally:
+                        self._local.conn = prev
             except sa.exc.DBAPIError as exc:
                 if attempt < self.max_retries and _retryable(exc):
                     log.info("catalog transaction conflict (%s), retry %d", _short(exc), attempt + 1)
@@ -224,6 +229,13 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                     continue
                 raise CatalogError(f"catalog write failed on {self.url}: {_short(exc)}") from exc
         raise AssertionError("unreachable")
+
+    def transaction(self) -> sa.Connection | None:
+        """The connection of the write transaction this thread is inside (in a ``before_commit``
+        callback of any write), or ``None``: how a journalled write notes its batch as pending
+        in the very transaction that commits it."""
+        conn: sa.Connection | None = getattr(self._local, "conn", None)
+        return conn
 
     def read(self, fn: Callable[[sa.Connection], T]) -> T:
         try:
@@ -656,29 +668,45 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         last_versions: Mapping[str, int],
         extra: Callable[[sa.Connection], None] | None = None,
     ) -> None:
-        """Replace the catalog's content in one transaction (reindex)."""
+        """Replace the catalog's content in one transaction (see :meth:`replace_in`)."""
+        self.write(lambda conn: self.replace_in(conn, artifacts, aliases, last_versions, extra))
 
-        def txn(conn: sa.Connection) -> None:
-            # Leases (inflight) are live state of running puts, not index: keep them.
-            for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
-                conn.execute(sa.delete(t))
-            fts.clear(conn)
-            batch: list[Artifact] = []
-            for art in artifacts:
-                batch.append(art)
-                if len(batch) >= 2000:
-                    self._bulk(conn, batch)
-                    batch = []
-            self._bulk(conn, batch)
-            if last_versions:
-                conn.execute(sa.insert(S.names), [{"name": n, "last_version": v} for n, v in last_versions.items()])
-            al = [{"name": n, "alias": al, "artifact_id": i, "updated_at": ts} for n, al, i, ts in aliases]
-            if al:
-                conn.execute(sa.insert(S.aliases), al)
-            if extra is not None:
-                extra(conn)
+    def replace_in(
+        self,
+        conn: sa.Connection,
+        artifacts: Iterable[Artifact],
+        aliases: Iterable[tuple[str, str, str, float]],
+        last_versions: Mapping[str, int],
+        extra: Callable[[sa.Connection], None] | None = None,
+    ) -> None:
+        """Replace the catalog's content inside ``conn``'s write transaction (reindex).
 
-        self.write(txn)
+        Leases and pending journal batches (``inflight``, ``as_meta``) are live state of
+        running writers, not index: they are kept."""
+        for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
+            conn.execute(sa.delete(t))
+        fts.clear(conn)
+        batch: list[Artifact] = []
+        for art in artifacts:
+            batch.append(art)
+            if len(batch) >= 2000:
+                self._bulk(conn, batch)
+                batch = []
+        self._bulk(conn, batch)
+        if last_versions:
+            conn.execute(sa.insert(S.names), [{"name": n, "last_version": v} for n, v in last_versions.items()])
+        al = [{"name": n, "alias": al, "artifact_id": i, "updated_at": ts} for n, al, i, ts in aliases]
+        if al:
+            conn.execute(sa.insert(S.aliases), al)
+        if extra is not None:
+            extra(conn)
+
+    def is_empty_in(self, conn: sa.Connection) -> bool:
+        """Whether the catalog holds no artifact, name, evaluation or champion (a fresh one)."""
+        for t in (S.names, S.artifacts, S.evaluations, S.champions):
+            if conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first() is not None:
+                return False
+        return True
 
     def _bulk(self, conn: sa.Connection, arts: list[Artifact]) -> None:
         if not arts:
