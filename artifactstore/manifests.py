@@ -52,7 +52,7 @@ COMMIT = "commit"
 _ROTATE_BYTES = 64 << 20
 #: Every entry kind, per journal folder.
 KINDS = {MANIFESTS: frozenset({"artifact", "commit"}),
-         RECORDS: frozenset({"delete", "alias", "evaluation", "champion", "commit"}),
+         RECORDS: frozenset({"delete", "alias", "unalias", "edit", "evaluation", "champion", "commit"}),
          VERSIONS: frozenset({"version", "commit"})}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -224,7 +224,13 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
             if kind == "version":
                 validate_name(e.get("name"))  # type: ignore[arg-type]
             return None
-        if kind == "alias":
+        if kind == "edit":  # store.edit_artifact: the resulting tags and metadata
+            if not (isinstance(e.get("artifact_id"), str) and _ID.match(e["artifact_id"])):
+                return "bad artifact id"
+            if not isinstance(e.get("metadata", {}), dict) or not isinstance(e.get("tags", []), list):
+                return "bad metadata or tags"
+            return None
+        if kind in ("alias", "unalias"):
             validate_name(e.get("name"))  # type: ignore[arg-type]
             validate_alias(e.get("alias"))  # type: ignore[arg-type]
             if not (isinstance(e.get("artifact_id"), str) and _ID.match(e["artifact_id"])):

@@ -930,11 +930,14 @@ class ArtifactStore:
         validate_name(name)
         validate_alias(alias)
 
+        state: dict[str, Any] = {}
+
         def record(artifact_id: str) -> None:
-            self.records.append([{"kind": "unalias", "name": name, "alias": alias, "artifact_id": artifact_id,
-                                  "at": time.time()}])
+            self._journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
+                                                "artifact_id": artifact_id, "at": time.time()}], state)
 
         gone = self.catalog.delete_alias(name, alias, before_commit=record)
+        self._seal(state)
         if gone is None:
             raise ArtifactNotFoundError(f"{name}:{alias}")
         return gone
@@ -968,11 +971,14 @@ class ArtifactStore:
             meta.update(sets)
             return _check_tags(list(tags)), _check_metadata(meta)
 
+        state: dict[str, Any] = {}
+
         def record(new: Artifact) -> None:
-            self.records.append([{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
-                                  "metadata": new.metadata, "at": time.time()}])
+            self._journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
+                                                "metadata": new.metadata, "at": time.time()}], state)
 
         new = self.catalog.update_artifact(art.id, change, before_commit=record)
+        self._seal(state)
         if new is None:
             raise ArtifactNotFoundError(art.id)
         return new

@@ -214,8 +214,10 @@ def test_put_many_one_transaction_and_one_segment(store) -> None:  # type: ignor
              for i in range(50)]
     arts = store.put_many(items)
     assert len(arts) == 50 and store.count(tags=["b"]) == 50
-    lines = sum(len(store.manifests.read_segment(k)) for k in store.manifests.segments())
-    assert lines == 50
+    entries = [e for k in store.manifests.segments() for e in store.manifests.read_segment(k)]
+    kinds = [e["kind"] for e in entries]
+    assert kinds.count("artifact") == 50 and kinds.count("commit") == 1  # one batch, one commit marker
+    assert len({e["batch"] for e in entries}) == 1
     assert len(set(store.manifests.segments()) - before) <= 1
 
 
