@@ -47,3 +47,14 @@ def test_unknown_name_raises_attribute_error() -> None:
         assert "no_such_name" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_testing_kits_are_exported_lazily() -> None:
+    loaded = _loaded_after("import artifactstore.testing")
+    assert "pytest" not in loaded and "artifactstore.testing.backend" not in loaded
+    import artifactstore.testing as kits
+    from artifactstore.testing.backend import BackendTests
+    from artifactstore.testing.codecs import CodecTests
+
+    assert kits.BackendTests is BackendTests and kits.CodecTests is CodecTests
+    assert set(kits.__all__) <= set(dir(kits))
