@@ -497,7 +497,7 @@ class ArtifactStore:
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
         crash_point("before-manifest-commit")
         for a in arts:
-            self.registry.hook.artifactstore_artifact_stored(store=self, artifact=a)
+            self.registry.emit_artifact_stored(store=self, artifact=a)
         return arts
 
     def put(
@@ -855,7 +855,7 @@ class ArtifactStore:
 
         gone = self.catalog.delete_artifacts(list(ids), before_commit=record)
         for a in gone:
-            self.registry.hook.artifactstore_artifact_deleted(store=self, artifact=a)
+            self.registry.emit_artifact_deleted(store=self, artifact=a)
         return gone
 
     # --- evaluations and champions ------------------------------------------------------
@@ -1001,7 +1001,7 @@ class ArtifactStore:
 
         new, previous = self.catalog.promote(make_entry, before_commit)
         if new is not None:
-            self.registry.hook.artifactstore_champion_promoted(store=self, champion=new, previous=previous)
+            self.registry.emit_champion_promoted(store=self, champion=new, previous=previous)
         return new
 
     def champion(self) -> ChampionRecord | None:
