@@ -275,6 +275,10 @@ class ArtifactStore:
 
     # --- plugins -------------------------------------------------------------------------
 
+    def codec(self, name: str) -> Codec:
+        """The store's cached instance of the codec registered as ``name`` (``UnknownCodecError`` if none)."""
+        return self._codec(name)
+
     def _codec(self, name: str) -> Codec:
         with self._lock:
             c = self._codecs.get(name)

@@ -44,9 +44,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("artifactstore.backends.fsspec_backend", "backend._root_path"): "LocalBackend split (item 4)",
     ("artifactstore.backends.fsspec_backend", "self._b._fsync_dir"): "LocalBackend split (item 4)",
     ("artifactstore.backends.fsspec_backend", "self._b._path"): "LocalBackend split (item 4)",
-    # sync copies blobs with the source store's codec: needs the blob layer's copy (item 1)
-    ("artifactstore.sync", "self.src._codec"): "blob layer copy (item 1)",
-    ("artifactstore.sync", "src._codec"): "blob layer copy (item 1)",
 }
 
 
