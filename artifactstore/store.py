@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
-from .catalog.sql import SQLCatalog, _artifact_from_fields
+from .catalog.sql import SQLCatalog
+from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
     ArtifactNotFoundError,

@@ -35,8 +35,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("artifactstore.archive", "import store._type_of"): "validation not public yet",
     ("artifactstore.archive", "store._commit"): "needs a public ingest call (item 3)",
     ("artifactstore.archive", "store._store_blob"): "needs the blob layer (item 1)",
-    # the store builds artifacts from catalog rows; becomes public with the catalog contract (item 2)
-    ("artifactstore.store", "import catalog.sql._artifact_from_fields"): "catalog contract (item 2)",
     # same module: open_store drives ArtifactStore's own setup; goes with the store.py split (item 5)
     ("artifactstore.store", "store._cleanup_dirs"): "same module, store.py split",
     ("artifactstore.store", "store._init_layout"): "same module, store.py split",
