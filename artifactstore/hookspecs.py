@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from .models import Artifact
+    from .models import Artifact, ChampionRecord
+    from .store import ArtifactStore
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "Registrar"]
 
@@ -132,7 +133,7 @@ def artifactstore_register_catalogs(register: Registrar) -> None:
 
 
 @hookspec
-def artifactstore_artifact_stored(store: Any, artifact: Artifact) -> None:
+def artifactstore_artifact_stored(store: ArtifactStore, artifact: Artifact) -> None:
     """Called once per artifact after a put (or each artifact of a put_many) is committed.
 
     ``store`` is the :class:`artifactstore.ArtifactStore`; ``artifact`` the new record.
@@ -142,7 +143,7 @@ def artifactstore_artifact_stored(store: Any, artifact: Artifact) -> None:
 
 
 @hookspec
-def artifactstore_artifact_deleted(store: Any, artifact: Artifact) -> None:
+def artifactstore_artifact_deleted(store: ArtifactStore, artifact: Artifact) -> None:
     """Called once per artifact after its deletion is committed (by ``delete`` or gc).
 
     Since 0.1.
@@ -150,7 +151,9 @@ def artifactstore_artifact_deleted(store: Any, artifact: Artifact) -> None:
 
 
 @hookspec
-def artifactstore_champion_promoted(store: Any, champion: Any, previous: Any | None) -> None:
+def artifactstore_champion_promoted(
+    store: ArtifactStore, champion: ChampionRecord, previous: ChampionRecord | None
+) -> None:
     """Called after a champion promotion is committed.
 
     ``champion`` is the new :class:`artifactstore.ChampionRecord`; ``previous`` the

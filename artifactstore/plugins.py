@@ -23,6 +23,8 @@ from .errors import PluginConflictError, PluginError, UnknownCodecError
 
 if TYPE_CHECKING:
     from .codecs.base import Codec
+    from .models import Artifact, ChampionRecord
+    from .store import ArtifactStore
 
 __all__ = [
     "PluginRegistry",
@@ -165,7 +167,22 @@ class PluginRegistry:
 
     @property
     def hook(self) -> Any:
+        """The raw pluggy hook relay; prefer the typed ``emit_*`` methods for events."""
         return self.pm.hook
+
+    def emit_artifact_stored(self, *, store: ArtifactStore, artifact: Artifact) -> None:
+        """Call every ``artifactstore_artifact_stored`` implementation (after the commit)."""
+        self.pm.hook.artifactstore_artifact_stored(store=store, artifact=artifact)
+
+    def emit_artifact_deleted(self, *, store: ArtifactStore, artifact: Artifact) -> None:
+        """Call every ``artifactstore_artifact_deleted`` implementation (after the commit)."""
+        self.pm.hook.artifactstore_artifact_deleted(store=store, artifact=artifact)
+
+    def emit_champion_promoted(
+        self, *, store: ArtifactStore, champion: ChampionRecord, previous: ChampionRecord | None
+    ) -> None:
+        """Call every ``artifactstore_champion_promoted`` implementation (after the commit)."""
+        self.pm.hook.artifactstore_champion_promoted(store=store, champion=champion, previous=previous)
 
 
 def _check_codec_name(registered: str, declared: object, plugin: str) -> None:

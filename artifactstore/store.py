@@ -30,7 +30,8 @@ from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
 from .catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
-from .catalog.sql import SQLCatalog, _artifact_from_fields
+from .catalog.sql import SQLCatalog
+from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
     ArtifactNotFoundError,
@@ -288,6 +289,10 @@ class ArtifactStore:
         return self.backend.url
 
     # --- plugins -------------------------------------------------------------------------
+
+    def codec(self, name: str) -> Codec:
+        """The store's cached instance of the codec registered as ``name`` (``UnknownCodecError`` if none)."""
+        return self._codec(name)
 
     def _codec(self, name: str) -> Codec:
         with self._lock:
@@ -578,7 +583,7 @@ class ArtifactStore:
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
         self._seal(state)
         for a in arts:
-            self.registry.hook.artifactstore_artifact_stored(store=self, artifact=a)
+            self.registry.emit_artifact_stored(store=self, artifact=a)
         return arts
 
     def put(
@@ -1006,7 +1011,7 @@ class ArtifactStore:
         gone = self.catalog.delete_artifacts(list(ids), before_commit=record)
         self._seal(state)
         for a in gone:
-            self.registry.hook.artifactstore_artifact_deleted(store=self, artifact=a)
+            self.registry.emit_artifact_deleted(store=self, artifact=a)
         return gone
 
     # --- evaluations and champions ------------------------------------------------------
@@ -1171,7 +1176,7 @@ class ArtifactStore:
         new, previous = self.catalog.promote(make_entry, before_commit)
         self._seal(state)
         if new is not None:
-            self.registry.hook.artifactstore_champion_promoted(store=self, champion=new, previous=previous)
+            self.registry.emit_champion_promoted(store=self, champion=new, previous=previous)
         return new
 
     def champion(self) -> ChampionRecord | None:

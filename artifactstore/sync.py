@@ -164,7 +164,7 @@ class _Copier:
         self._lock = threading.Lock()
         self._progress = progress
         self._suffixes = sorted(
-            ((src._codec(n).suffix, n) for n in src.registry.names("codec")), key=lambda t: -len(t[0])
+            ((src.codec(n).suffix, n) for n in src.registry.names("codec")), key=lambda t: -len(t[0])
         )
 
     def progress(self, n: int) -> None:
@@ -179,14 +179,14 @@ class _Copier:
         suffix = base[64:]
         if hint is not None:
             try:
-                codec = self.src._codec(hint)  # private, cached codec lookup (same package)
+                codec = self.src.codec(hint)
                 if codec.suffix == suffix:
                     return sha, codec
             except UnknownCodecError:
                 pass
         for suf, name in self._suffixes:
             if suf == suffix:
-                return sha, self.src._codec(name)
+                return sha, self.src.codec(name)
         raise UnknownCodecError(f"(suffix {suffix!r} of {key})", self.src.registry.names("codec"))
 
     def check(self, store: ArtifactStore, key: str, codec_hint: str | None = None) -> bool:

@@ -25,7 +25,7 @@ from .evaluations import EvaluationTables
 from .leases import LeaseTables
 from .migrations import migrate
 
-__all__ = ["ORDERINGS", "FindFilters", "SQLCatalog", "canonical_json", "kv_value"]
+__all__ = ["ORDERINGS", "FindFilters", "SQLCatalog", "canonical_json", "kv_value", "artifact_from_fields"]
 
 log = logging.getLogger("artifactstore.catalog")
 T = TypeVar("T")
@@ -272,7 +272,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             for r in rows:
                 v = next_v[r["name"]]
                 next_v[r["name"]] = v + 1
-                a = _artifact_from_fields({**r, "version": v})
+                a = artifact_from_fields({**r, "version": v})
                 out.append(a)
                 art_rows.append(_row_of(a, r.get("codec_error")))
                 ts = a.created_at.timestamp()
@@ -728,7 +728,8 @@ def _short(exc: BaseException) -> str:
     return redact_url(text[0]) if text else exc.__class__.__name__
 
 
-def _artifact_from_fields(f: Mapping[str, Any]) -> Artifact:
+def artifact_from_fields(f: Mapping[str, Any]) -> Artifact:
+    """The :class:`Artifact` for a catalog row or journal entry ``f`` (with its ``version``)."""
     created = f["created_at"]
     return Artifact(
         id=f["id"], name=f["name"], version=int(f["version"]), artifact_type=str(f["artifact_type"]),
