@@ -306,11 +306,11 @@ class ArtifactStore:
 
     # --- journalled writes ---------------------------------------------------------------
 
-    def _journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> None:
+    def journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> None:
         """Inside a catalog write transaction: append ``entries`` as one new batch, noted as
         pending in that same transaction (see :mod:`artifactstore.manifests`).
 
-        ``state`` receives the batch id for :meth:`_seal`; a retried transaction overwrites
+        ``state`` receives the batch id for :meth:`seal`; a retried transaction overwrites
         it, and the lines of the attempt that rolled back never get a marker."""
         batch = new_id()
         conn = self.catalog.transaction()
@@ -325,7 +325,7 @@ class ArtifactStore:
         crash_point("after-manifest-append" if journal.folder == MANIFESTS else f"after-{journal.folder}-append")
         state.update(journal=journal, batch=batch, forgot=forgot)
 
-    def _seal(self, state: dict[str, Any]) -> None:
+    def seal(self, state: dict[str, Any]) -> None:
         """After the catalog commit: write the batch's commit marker."""
         if not state:
             return
@@ -578,10 +578,10 @@ class ArtifactStore:
                 if r.get("codec_error"):
                     e["codec_error"] = r["codec_error"]
                 entries.append(e)
-            self._journal_batch(self.manifests, entries, state)
+            self.journal_batch(self.manifests, entries, state)
 
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
-        self._seal(state)
+        self.seal(state)
         for a in arts:
             self.registry.emit_artifact_stored(store=self, artifact=a)
         return arts
@@ -919,11 +919,11 @@ class ArtifactStore:
         state: dict[str, Any] = {}
 
         def record() -> None:
-            self._journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
+            self.journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
                                                 "artifact_id": art.id, "at": time.time()}], state)
 
         self.catalog.set_alias(art.name, alias, art.id, before_commit=record)
-        self._seal(state)
+        self.seal(state)
         return art
 
     def remove_alias(self, name: str, alias: str) -> str:
@@ -938,11 +938,11 @@ class ArtifactStore:
         state: dict[str, Any] = {}
 
         def record(artifact_id: str) -> None:
-            self._journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
+            self.journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
                                                 "artifact_id": artifact_id, "at": time.time()}], state)
 
         gone = self.catalog.delete_alias(name, alias, before_commit=record)
-        self._seal(state)
+        self.seal(state)
         if gone is None:
             raise ArtifactNotFoundError(f"{name}:{alias}")
         return gone
@@ -979,11 +979,11 @@ class ArtifactStore:
         state: dict[str, Any] = {}
 
         def record(new: Artifact) -> None:
-            self._journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
+            self.journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
                                                 "metadata": new.metadata, "at": time.time()}], state)
 
         new = self.catalog.update_artifact(art.id, change, before_commit=record)
-        self._seal(state)
+        self.seal(state)
         if new is None:
             raise ArtifactNotFoundError(art.id)
         return new
@@ -1004,12 +1004,12 @@ class ArtifactStore:
 
         def record(arts: list[Artifact]) -> None:
             now = time.time()
-            self._journal_batch(
+            self.journal_batch(
                 self.records, [{"kind": "delete", "artifact_id": a.id, "at": now, "reason": reason} for a in arts],
                 state)
 
         gone = self.catalog.delete_artifacts(list(ids), before_commit=record)
-        self._seal(state)
+        self.seal(state)
         for a in gone:
             self.registry.emit_artifact_deleted(store=self, artifact=a)
         return gone
@@ -1071,10 +1071,10 @@ class ArtifactStore:
         state: dict[str, Any] = {}
 
         def record() -> None:
-            self._journal_batch(self.records, [dict(entry)], state)
+            self.journal_batch(self.records, [dict(entry)], state)
 
         rec = self.catalog.upsert_evaluation(entry, before_commit=record)
-        self._seal(state)
+        self.seal(state)
         return rec
 
     def evaluation(self, evaluation_id: str) -> EvaluationRecord:
@@ -1170,11 +1170,11 @@ class ArtifactStore:
                 if art is not None:
                     self.catalog.set_alias(art.name, "champion", aid, conn=conn)
                     recs.append({"kind": "alias", "name": art.name, "alias": "champion", "artifact_id": aid, "at": now})
-            self._journal_batch(self.records, recs, state)
+            self.journal_batch(self.records, recs, state)
 
         state: dict[str, Any] = {}
         new, previous = self.catalog.promote(make_entry, before_commit)
-        self._seal(state)
+        self.seal(state)
         if new is not None:
             self.registry.emit_champion_promoted(store=self, champion=new, previous=previous)
         return new

@@ -459,10 +459,10 @@ def _assign_versions(src: ArtifactStore, dst: ArtifactStore, arrivals: list[tupl
             first[name] += 1
         dst.catalog.set_meta(conn, SYNC_PENDING_KEY, src.backend.url)
         if entries:
-            dst._journal_batch(dst.version_log, entries, state)
+            dst.journal_batch(dst.version_log, entries, state)
 
     dst.catalog.write(txn)
-    dst._seal(state)
+    dst.seal(state)
 
 
 def _batches(keys: list[str], sizes: dict[str, int]) -> Iterable[list[str]]:
