@@ -625,18 +625,38 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
     ]
     app = Starlette(routes=routes)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        resp: Response = await call_next(request)
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                "script-src 'self'; object-src 'none'; frame-ancestors 'none'")
-        return resp
-
+    app.add_middleware(_SecurityHeaders)
     return app
+
+
+_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; media-src 'self'; "
+                                 b"style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
+                                 b"frame-ancestors 'none'"),
+]
+
+
+class _SecurityHeaders:
+    """ASGI middleware adding the security headers to every response that lacks them."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *[(k, v) for k, v in _HEADERS if k not in have]]
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
 
 
 def _shell_quote(s: str) -> str:

@@ -263,9 +263,9 @@ def table_page(store: Any, art: Artifact, kind: str, *, offset: int = 0, page_si
             # Keep only the best k rows: the batch's own top k, merged with the kept ones.
             order = "descending" if desc else "ascending"
             t = pa.Table.from_batches([batch])
-            t = t.take(pc.sort_indices(t, sort_keys=[(sort, order)], null_placement="at_end")[:k])
+            t = t.take(pc.sort_indices(t, sort_keys=[(sort, order)])[:k])
             top = t if top is None else pa.concat_tables([top, t])
-            top = top.take(pc.sort_indices(top, sort_keys=[(sort, order)], null_placement="at_end")[:k])
+            top = top.take(pc.sort_indices(top, sort_keys=[(sort, order)])[:k])
             seen += n
     if sorting:
         if top is not None:
