@@ -254,6 +254,9 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
                 return error_page(request, 501, str(exc))
             except ArtifactStoreError as exc:
                 return error_page(request, 500, str(exc))
+            finally:
+                if request.method == "POST":
+                    await request.state.form.close()
 
         return endpoint
 
@@ -492,7 +495,10 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
                 report_cache[key] = report
         data = {"evaluation": rec.to_dict(), "artifacts": arts,
                 "report": report.get("data"), "report_error": report.get("error")}
-        return page(request, "evaluation.html", data, figures=report.get("figures", {}))
+        grid: dict[str, dict[str, Any]] = {}
+        for cell in (report.get("data") or {}).get("per_map", []):
+            grid.setdefault(str(cell.get("map")), {})[str(cell.get("model_id"))] = cell
+        return page(request, "evaluation.html", data, figures=report.get("figures", {}), grid=grid)
 
     def _build_report(ids: list[str]) -> dict[str, Any]:
         from ..errors import NoEpisodeDataError
