@@ -22,8 +22,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from artifactstore.ui import create_app  # noqa: E402
-from artifactstore.ui.app import parse_range, safe_filename  # noqa: E402
+from artifactstore.ui import create_app
+from artifactstore.ui.app import parse_range, safe_filename
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:starlette")
 

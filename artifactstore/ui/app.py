@@ -221,9 +221,10 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
         except InvalidInputError as exc:
             raise _HttpError(400, f"invalid ref: {exc}") from None
         try:
-            return store.resolve(ref)
+            art: Artifact = store.resolve(ref)
         except ArtifactNotFoundError:
             raise _HttpError(404, f"no artifact matches {ref!r}") from None
+        return art
 
     def art_json(a: Artifact) -> dict[str, Any]:
         d = a.to_dict()
@@ -410,7 +411,7 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
                    "Content-Disposition": f'attachment; filename="{safe_filename(art.name)}"',
                    "X-Content-Type-Options": "nosniff"}
         kind = previews.kind_of(art)
-        if request.query_params.get("inline") or kind in ("image", "video"):
+        if request.query_params.get("inline") or kind in ("image", "video", "audio"):
             headers["Content-Disposition"] = "inline" + headers["Content-Disposition"][len("attachment"):]
         media = _media_type(art.name)
         if media == "image/svg+xml":  # an SVG can carry script: never render it as our origin's page
@@ -504,7 +505,7 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
         from ..errors import NoEpisodeDataError
 
         try:
-            from ..evaluation import build_report
+            from ..evaluation.report import build_report
 
             rep = build_report(store, evaluations=ids, metric="reward", seed=0, resamples=resamples)
         except (NoEpisodeDataError, MissingDependencyError, InvalidInputError) as exc:
@@ -673,7 +674,8 @@ def _shell_quote(s: str) -> str:
 
 _MEDIA = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
           ".webp": "image/webp", ".svg": "image/svg+xml", ".bmp": "image/bmp", ".mp4": "video/mp4",
-          ".webm": "video/webm", ".ogv": "video/ogg", ".ogg": "video/ogg", ".mov": "video/quicktime",
+          ".webm": "video/webm", ".ogv": "video/ogg", ".ogg": "audio/ogg", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac",
+          ".oga": "audio/ogg", ".m4a": "audio/mp4", ".mov": "video/quicktime",
           ".m4v": "video/mp4", ".json": "application/json", ".csv": "text/csv", ".tsv": "text/tab-separated-values",
           ".txt": "text/plain", ".log": "text/plain", ".jsonl": "application/x-ndjson",
           ".parquet": "application/vnd.apache.parquet"}

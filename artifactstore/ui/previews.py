@@ -44,11 +44,12 @@ _CHUNK = 1 << 20
 
 _TEXT = {".txt", ".log", ".md", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".py", ".sh", ".xml", ".html", ".out", ".err"}
 _IMAGE = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp"}
-_VIDEO = {".mp4", ".webm", ".ogv", ".ogg", ".mov", ".m4v"}
+_VIDEO = {".mp4", ".webm", ".ogv", ".mov", ".m4v"}
+_AUDIO = {".wav", ".mp3", ".ogg", ".oga", ".flac", ".m4a"}
 
 
 def kind_of(art: Artifact) -> str:
-    """The preview kind of an artifact, from its name: text, json, csv, tsv, jsonl, parquet, image, video, binary."""
+    """The preview kind of an artifact, from its name: text, json, csv, tsv, jsonl, parquet, image, video, audio, binary."""
     base = art.name.rsplit("/", 1)[-1].lower()
     ext = "." + base.rsplit(".", 1)[-1] if "." in base else ""
     if ext == ".json":
@@ -59,6 +60,8 @@ def kind_of(art: Artifact) -> str:
         return "image"
     if ext in _VIDEO:
         return "video"
+    if ext in _AUDIO:
+        return "audio"
     if ext in _TEXT or art.artifact_type in ("log", "configuration", "trace"):
         return "text"
     return "binary"
@@ -161,11 +164,9 @@ def _batches(store: Any, art: Artifact, kind: str) -> Iterator[Any]:
             import pyarrow.csv as pacsv
 
             parse = pacsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",")
-            # Everything as text keeps type inference (which may change between blocks) out of the way;
-            # sorting converts numeric-looking columns itself.
+            # Types are inferred from the first block (pyarrow's streaming reader); sorting uses them.
             reader = pacsv.open_csv(f, parse_options=parse, read_options=pacsv.ReadOptions(block_size=1 << 20))
-            for batch in reader:
-                yield batch
+            yield from reader
         elif kind == "jsonl":
             rows: list[dict[str, Any]] = []
             for line in io.TextIOWrapper(f, encoding="utf-8", errors="replace"):
