@@ -81,7 +81,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     _write_wav(wav)
     store: ArtifactStore = artifactstore.open(root / "store")
     store.put(csv_path, artifact_type="episode_data", name="eval/big/episodes.csv", model_id="resnet50",
-              evaluation_id="ev-big", tags=["big"])
+              tags=["big"])
+    rng = random.Random(1)
+    for model, ev, skill in (("resnet50", "ev-base", 0.0), ("vit-b16", "ev-vit", 0.6)):
+        rows = "map_name,seed,reward,success\n" + "".join(
+            f"map{m},{e},{rng.gauss(skill + 0.2 * m, 1.0):.4f},{str(rng.random() < 0.5 + skill / 3).lower()}\n"
+            for m in range(4) for e in range(25))
+        store.put(rows.encode(), artifact_type="episode_data", name=f"eval/{ev}/episodes.csv", model_id=model,
+                  evaluation_id=ev)
     store.put(wav, artifact_type="video", name="eval/big/clip.wav", model_id="resnet50")
     store.put(b"step 1 ok\nstep 2 ok\nstep 3 failed\n", artifact_type="log", name="runs/train.log",
               model_id="resnet50", tags=["nightly"], metadata={"note": "<script>alert(1)</script>"})
@@ -90,8 +97,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     for i in range(3):
         store.put(f"config {i}".encode(), artifact_type="configuration", name=f"configs/vit-{i}.yaml",
                   model_id="vit-b16")
-    store.record_evaluation("ev-big", "resnet50", global_score=0.7, success_rate=0.6)
-    store.promote_champion("resnet50", evaluation_id="ev-big", global_score=0.7, success_rate=0.6)
+    store.record_evaluation("ev-base", "resnet50", global_score=0.5, success_rate=0.5)
+    store.promote_champion("resnet50", evaluation_id="ev-base", global_score=0.5, success_rate=0.5)
+    store.record_evaluation("ev-vit", "vit-b16", global_score=0.7, success_rate=0.7)
+    store.promote_champion("vit-b16", evaluation_id="ev-vit", global_score=0.7, success_rate=0.7)
     seen: list[tuple[str, str, dict[str, str]]] = []
     app = create_app(store, token=TOKEN, log_requests=lambda m, p, h: seen.append((m, p, h)))
     port = _free_port()
@@ -141,20 +150,23 @@ def shot(page: Any, name: str) -> None:
 def test_overview_search_filter_and_open(served: dict[str, Any], page: Any) -> None:
     url = served["url"]
     page.goto(url + "/")
-    assert page.locator(".card b").first.inner_text() == "7"
-    assert page.locator("svg.chart circle").count() == 1
+    assert page.locator(".card b").first.inner_text() == "9"
+    assert page.locator("svg.chart circle").count() == 2
     shot(page, "overview")
     page.fill("nav input[name=q]", "vit*")
     page.click("nav form.search button")
     page.wait_for_url("**/search?q=vit*")
     assert page.locator("table.list tbody tr").count() == 3
     shot(page, "search")
+    page.fill("nav input[name=q]", "resnet50 nightly")
+    page.click("nav form.search button")
+    assert page.locator("table.list tbody tr").count() == 2
     page.goto(url + "/artifacts")
     page.select_option("select[name=type]", "log")
     page.click("form.filters button")
     page.wait_for_url("**type=log**")
     rows = page.locator("table.list tbody tr")
-    assert rows.count() == 1 and "runs/train.log@v2" in rows.first.inner_text()
+    assert rows.count() == 2 and "runs/train.log@v2" in rows.first.inner_text()  # every version, newest first
     shot(page, "artifacts")
     rows.first.locator("a").first.click()
     page.wait_for_selector("h1:has-text('runs/train.log')")
@@ -166,8 +178,11 @@ def test_overview_search_filter_and_open(served: dict[str, Any], page: Any) -> N
     page.goto(url + "/champions")
     shot(page, "champions")
     page.goto(url + "/evaluations")
-    page.click("text=ev-big")
-    page.wait_for_selector("h1:has-text('ev-big')")
+    page.click("text=ev-base")
+    page.wait_for_selector("h1:has-text('ev-base')")
+    board = page.locator("h3:has-text('Leaderboard') + table tbody tr")
+    assert board.count() == 2 and "vit-b16" in board.first.inner_text()  # report vs the champion, with CIs
+    assert page.locator(".figures svg").count() >= 1
     shot(page, "evaluation")
 
 

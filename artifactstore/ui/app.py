@@ -126,7 +126,10 @@ def _champion_svg(history: list[dict[str, Any]]) -> str:
     w, h, pad = 640, 180, 30
     ys = [float(p["global_score"]) for p in pts]
     lo, hi = min(ys), max(ys)
-    span = (hi - lo) or 1.0
+    if hi == lo:  # one champion (or equal scores): centre the line instead of pinning it to the axis
+        pad_y = abs(hi) * 0.1 or 0.1
+        lo, hi = lo - pad_y, hi + pad_y
+    span = hi - lo
     n = len(pts)
 
     def xy(i: int, y: float) -> tuple[float, float]:
