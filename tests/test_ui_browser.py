@@ -153,7 +153,7 @@ def test_overview_search_filter_and_open(served: dict[str, Any], page: Any) -> N
     assert page.locator(".card b").first.inner_text() == "9"
     assert page.locator("svg.chart circle").count() == 2
     shot(page, "overview")
-    page.fill("nav input[name=q]", "vit*")
+    page.fill("nav input[name=q]", "vit* configuration")
     page.click("nav form.search button")
     page.wait_for_url("**/search?q=vit*")
     assert page.locator("table.list tbody tr").count() == 3
