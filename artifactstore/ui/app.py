@@ -486,6 +486,8 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
                 arts.append(art_json(store.resolve(aid)))
             except ArtifactNotFoundError:
                 continue
+        known = {a["id"] for a in arts}
+        arts += [art_json(a) for a in store.find(evaluation_id=eid, limit=100) if a.id not in known]
         ids = [eid]
         champ = store.champion()
         if champ is not None and champ.evaluation_id and champ.evaluation_id != eid:
@@ -497,7 +499,7 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
             report = _build_report(list(key))
             with report_lock:
                 report_cache[key] = report
-        data = {"evaluation": rec.to_dict(), "artifacts": arts,
+        data = {"evaluation": rec.to_dict(), "artifacts": arts, "report_evaluations": list(key),
                 "report": report.get("data"), "report_error": report.get("error")}
         grid: dict[str, dict[str, Any]] = {}
         for cell in (report.get("data") or {}).get("per_map", []):
