@@ -679,8 +679,8 @@ def _shell_quote(s: str) -> str:
 
 _MEDIA = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
           ".webp": "image/webp", ".svg": "image/svg+xml", ".bmp": "image/bmp", ".mp4": "video/mp4",
-          ".webm": "video/webm", ".ogv": "video/ogg", ".ogg": "audio/ogg", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac",
-          ".oga": "audio/ogg", ".m4a": "audio/mp4", ".mov": "video/quicktime",
+          ".webm": "video/webm", ".ogv": "video/ogg", ".ogg": "audio/ogg", ".wav": "audio/wav", ".mp3": "audio/mpeg",
+          ".flac": "audio/flac", ".oga": "audio/ogg", ".m4a": "audio/mp4", ".mov": "video/quicktime",
           ".m4v": "video/mp4", ".json": "application/json", ".csv": "text/csv", ".tsv": "text/tab-separated-values",
           ".txt": "text/plain", ".log": "text/plain", ".jsonl": "application/x-ndjson",
           ".parquet": "application/vnd.apache.parquet"}

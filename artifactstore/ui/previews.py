@@ -49,7 +49,10 @@ _AUDIO = {".wav", ".mp3", ".ogg", ".oga", ".flac", ".m4a"}
 
 
 def kind_of(art: Artifact) -> str:
-    """The preview kind of an artifact, from its name: text, json, csv, tsv, jsonl, parquet, image, video, audio, binary."""
+    """The preview kind of an artifact, from its name.
+
+    One of text, json, csv, tsv, jsonl, parquet, image, video, audio, binary.
+    """
     base = art.name.rsplit("/", 1)[-1].lower()
     ext = "." + base.rsplit(".", 1)[-1] if "." in base else ""
     if ext == ".json":
