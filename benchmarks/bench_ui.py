@@ -88,7 +88,9 @@ def main() -> None:
 
     from artifactstore.ui.app import create_app
 
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    out = Path("bench-out")  # git-ignored, on the project's disk
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
         store = build(Path(tmp), args.n, args.csv_mb)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
