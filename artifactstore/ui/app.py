@@ -244,8 +244,7 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
                 hdrs = {k: v for k, v in request.headers.items() if k not in ("authorization", "cookie")}
                 log_requests(request.method, request.url.path, hdrs)
             if request.method == "POST":
-                form = await request.form()
-                request.state.form = form
+                request.state.form = await request.form()
             try:
                 return await run_in_threadpool(fn, request)
             except _HttpError as exc:
@@ -259,8 +258,9 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
             except ArtifactStoreError as exc:
                 return error_page(request, 500, str(exc))
             finally:
-                if request.method == "POST":
-                    await request.state.form.close()
+                form = getattr(request.state, "form", None)
+                if form is not None:
+                    await form.close()
 
         return endpoint
 
