@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "artifactstore.cli.commands_search",
     "artifactstore.cli.commands_record",
     "artifactstore.cli.commands_report",
+    "artifactstore.cli.commands_ui",
 ]
 
 
