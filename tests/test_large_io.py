@@ -218,3 +218,33 @@ def test_store_reads_and_verifies_a_many_frame_blob(store: ArtifactStore, tmp_pa
         store.get(art.id, tmp_path / "again.csv")
     assert not (tmp_path / "again.csv").exists()
     assert store.verify().corrupt == [art.id]
+
+
+def test_a_forked_child_gets_its_own_worker_pool() -> None:
+    # The kill harness forks writers from a process that already used the pool: the child
+    # has none of its threads, so an inherited pool would take work and never run it.
+    import os
+
+    data = mixed_bytes(3 * FS + 5, seed=3, block=1500)
+    encoded = _encode(data, threads=2, piece=FS)
+    assert _decode(encoded, threads=2) == data  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if both directions finish and round-trip
+        try:
+            ok = _decode(_encode(data, threads=2, piece=FS), threads=2) == data
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = 60.0
+    import time
+
+    t0 = time.monotonic()
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - t0 > deadline:  # a hang, not a slow machine: 60 s for 12 MiB
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the inherited zstd worker pool")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

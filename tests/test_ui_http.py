@@ -285,8 +285,10 @@ def test_bearer_token_allows_writes(populated: ArtifactStore) -> None:
     r = c.post("/artifacts/logs/run.log/alias", data={"alias": "best"}, headers=auth)
     assert r.status_code == 200 and populated.resolve("logs/run.log:best").version == 2
     r = c.post("/artifacts/logs/run.log/tags", data={"tags": "a, b"}, headers=auth)
-    assert r.json()["artifact"]["tags"] == ["a", "b"] and populated.resolve("logs/run.log").version == 3
-    assert populated.read_bytes("logs/run.log@v3") == populated.read_bytes("logs/run.log@v2")
+    assert r.json()["artifact"]["tags"] == ["a", "b"] and populated.resolve("logs/run.log").version == 2
+    assert list(populated.resolve("logs/run.log").tags) == ["a", "b"]  # edited in place, no new version
+    r = c.post("/artifacts/logs/run.log/unalias", data={"alias": "best"}, headers=auth)
+    assert r.status_code == 200 and populated.aliases("logs/run.log") == []
     r = c.post("/upload", files={"file": ("up.txt", b"uploaded")}, data={"type": "log", "name": "u/up.txt"},
                headers=auth)
     assert r.status_code == 200 and populated.read_bytes("u/up.txt") == b"uploaded"

@@ -89,6 +89,17 @@ _pool: ThreadPoolExecutor | None = None
 _local = threading.local()
 
 
+def _forget_pool_in_child() -> None:
+    # A forked child has none of the parent's threads: a pool inherited from the parent would
+    # accept work that no thread ever runs (and its lock may be held). Start afresh.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def _workers() -> ThreadPoolExecutor:
     """The shared pool the frames are compressed and decoded in (created on first use)."""
     global _pool

@@ -451,7 +451,7 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
     def artifact_route(request: Request) -> Response:
         path = request.path_params["ref"]
         if request.method == "POST":
-            for action in ("alias", "delete", "tags"):
+            for action in ("unalias", "alias", "delete", "tags"):
                 if path.endswith("/" + action):
                     return write(request, action, path[: -len(action) - 1])
             raise _HttpError(404, "unknown action")
@@ -580,17 +580,18 @@ def create_app(store: Any, *, token: str | None = None, resamples: int = 2000,
             alias = str(form.get("alias", "")).strip()
             updated = store.set_alias(art, alias)
             return done(request, {"artifact": art_json(updated), "alias": alias}, _ref_url(updated.id))
+        if action == "unalias":
+            alias = str(form.get("alias", "")).strip()
+            store.remove_alias(art.name, alias)
+            return done(request, {"artifact": art_json(art), "removed_alias": alias}, _ref_url(art.id))
         if action == "delete":
             gone = store.delete(art)
             return done(request, {"deleted": art_json(gone)}, "/artifacts")
-        # tags: versions are immutable, so new tags make a new version of the same content
-        # (the blob is deduplicated, nothing is copied in the backend)
+        # tags: the given list replaces the artifact's tags in place (journalled, so reindex
+        # reproduces it); name, version and bytes stay as they are
         raw_tags = str(form.get("tags", ""))
         tags = [t.strip() for t in raw_tags.split(",") if t.strip()]
-        with store.open(art) as f:
-            new = store.put(f, artifact_type=art.artifact_type, name=art.name, model_id=art.model_id,
-                            evaluation_id=art.evaluation_id, suite_name=art.suite_name, map_name=art.map_name,
-                            episode_id=art.episode_id, tags=tags, metadata=art.metadata, codec=art.codec)
+        new = store.edit_artifact(art, remove_tags=art.tags, add_tags=tags)
         return done(request, {"artifact": art_json(new)}, _ref_url(new.id))
 
     def upload(request: Request) -> Response:
