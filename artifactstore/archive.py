@@ -62,7 +62,7 @@ FORMATS = ("tar.gz", "tar.zst")
 
 #: Largest index.json / manifest member accepted on import.
 INDEX_MAX = 256 << 20
-MANIFEST_MAX = 2 << 20  # a put's metadata limit (1 MiB, store.METADATA_MAX_BYTES) plus its other fields
+MANIFEST_MAX = 2 << 20  # a put's metadata limit (1 MiB, validation.METADATA_MAX_BYTES) plus its other fields
 #: Decompressed bytes allowed beyond a member's declared data: its own tar and pax
 #: headers, the next member's, tar padding and tarfile's read-ahead.
 MEMBER_ALLOWANCE = 64 << 10
@@ -351,7 +351,7 @@ def _check_manifest(member: str, aid: str, data: bytes) -> dict[str, Any]:
     """Validate one manifest as strictly as put() validates its arguments; return the row fields."""
     # The store's own validators (private to store.py, same package): an archive
     # entry must pass exactly what a put() call would have to pass.
-    from .store import _FIELDS, _check_field, _check_metadata, _check_tags, _type_of
+    from .validation import FIELDS, check_field, check_metadata, check_tags, type_of
 
     m = _strict_json(member, data)
     if not isinstance(m, dict):
@@ -367,18 +367,18 @@ def _check_manifest(member: str, aid: str, data: bytes) -> dict[str, Any]:
     sha, size = _check_sha_size(member, "manifest", m)
     fields: dict[str, Any] = {
         "id": aid, "name": name, "sha256": sha, "size": size,
-        "artifact_type": _checked(member, _type_of, m.get("artifact_type")),
-        "tags": _checked(member, _check_tags, m.get("tags")),
-        "metadata": _checked(member, _check_metadata, m.get("metadata")),
+        "artifact_type": _checked(member, type_of, m.get("artifact_type")),
+        "tags": _checked(member, check_tags, m.get("tags")),
+        "metadata": _checked(member, check_metadata, m.get("metadata")),
         "created_at": _timestamp(member, "created_at", m.get("created_at")),
     }
-    for f in _FIELDS:
-        fields[f] = _checked(member, _check_field, f, m.get(f))
+    for f in FIELDS:
+        fields[f] = _checked(member, check_field, f, m.get(f))
     return fields
 
 
 def _check_evaluation(member: str, e: Any) -> dict[str, Any]:
-    from .store import _check_metadata, _required_field, _score
+    from .validation import check_metadata, check_score, required_field
 
     if not isinstance(e, dict):
         raise HostileArchiveError(member, "an evaluation must be a JSON object")
@@ -389,13 +389,13 @@ def _check_evaluation(member: str, e: Any) -> dict[str, Any]:
     if rank is not None and (not isinstance(rank, int) or isinstance(rank, bool)):
         raise HostileArchiveError(member, "champion_rank must be an integer")
     return {
-        "evaluation_id": _checked(member, _required_field, "evaluation_id", e.get("evaluation_id")),
-        "model_id": _checked(member, _required_field, "model_id", e.get("model_id")),
-        "global_score": _checked(member, _score, "global_score", e.get("global_score")),
-        "success_rate": _checked(member, _score, "success_rate", e.get("success_rate")),
-        "metrics": _checked(member, _check_metadata, e.get("metrics")),
-        "metadata": _checked(member, _check_metadata, e.get("metadata")),
-        "repro": _checked(member, _check_metadata, e.get("repro")),
+        "evaluation_id": _checked(member, required_field, "evaluation_id", e.get("evaluation_id")),
+        "model_id": _checked(member, required_field, "model_id", e.get("model_id")),
+        "global_score": _checked(member, check_score, "global_score", e.get("global_score")),
+        "success_rate": _checked(member, check_score, "success_rate", e.get("success_rate")),
+        "metrics": _checked(member, check_metadata, e.get("metrics")),
+        "metadata": _checked(member, check_metadata, e.get("metadata")),
+        "repro": _checked(member, check_metadata, e.get("repro")),
         "artifacts": list(arts),
         "is_champion": bool(e.get("is_champion", False)),
         "champion_rank": rank,
@@ -768,9 +768,9 @@ def import_archive(
             to_import.add(aid)
 
     # Pass 2: stream the new artifacts into blobs, re-checking everything, then commit once.
-    # Uses the store's private _store_blob/_commit (same package): they are the put()
+    # Uses the store's store_blob/commit_rows: they are the put()
     # path minus id generation, so imported artifacts keep their ids.
-    from .store import _Src
+    from .validation import OpenedSource
 
     rows: list[dict[str, Any]] = []
     if to_import:
@@ -779,7 +779,7 @@ def import_archive(
                 return pump(f.read, lambda _b: None, None)
             reader: IO[bytes] = f if progress is None else _CountingReader(f, progress)  # type: ignore[assignment]
             member = fields["name"].rsplit("/", 1)[-1]
-            blob = store._store_blob(_Src(reader, fields["size"], member, _no_reopen, False),
+            blob = store.store_blob(OpenedSource(reader, fields["size"], member, _no_reopen, False),
                                      store.default_codec, member)
             rows.append({**fields, **blob})
             return str(blob["sha256"]), int(blob["size"])
@@ -791,7 +791,7 @@ def import_archive(
         rows.sort(key=lambda r: order[r["id"]])
         for r in rows:
             r["tags"] = tuple(r["tags"])
-        arts = store._commit(rows)
+        arts = store.commit_rows(rows)
         report.imported.extend(a.id for a in arts)
         report.bytes = sum(a.size for a in arts)
 

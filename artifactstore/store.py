@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -24,7 +23,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -42,7 +40,6 @@ from .errors import (
     InvalidInputError,
     InvalidMetadataError,
     InvalidNameError,
-    SourceNotFoundError,
     UnknownSchemeError,
 )
 from .faults import crash_point
@@ -52,6 +49,19 @@ from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, Veri
 from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
 from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
+from .validation import (
+    FIELDS,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    OpenedSource,
+    check_field,
+    check_metadata,
+    check_score,
+    check_tags,
+    open_source,
+    required_field,
+    type_of,
+)
 
 __all__ = ["METADATA_MAX_BYTES", "METADATA_MAX_DEPTH", "ArtifactStore", "Source", "open_store"]
 
@@ -61,13 +71,8 @@ SAMPLE = 64 << 10
 _ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
-#: One limit for metadata everywhere (put, evaluations, archive import): serialised UTF-8 bytes.
-METADATA_MAX_BYTES = 1 << 20
-#: Deepest nesting of metadata mappings/lists accepted.
-METADATA_MAX_DEPTH = 64
 _FILTERS = frozenset({"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
                       "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"})
-_FIELDS = ("model_id", "evaluation_id", "suite_name", "map_name", "episode_id")
 
 
 class _WriterGuard:
@@ -83,135 +88,6 @@ class _WriterGuard:
         except BaseException as exc:
             self.failed = exc
             raise
-
-
-@dataclass
-class _Src:
-    """An opened source: a readable file object, its size if known, and how to reopen it."""
-
-    f: IO[bytes]
-    size: int | None
-    default_name: str | None
-    reopen: Callable[[], IO[bytes]] | None
-    close: bool
-    path: Path | None = None  # a regular file we opened ourselves (zero-copy path)
-
-
-def _open_source(source: Any) -> _Src:
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            raise SourceNotFoundError(str(source)) from None
-        if not path.is_file():
-            raise SourceNotFoundError(f"{source} (not a regular file)")
-        return _Src(open(path, "rb"), st.st_size, path.name, lambda: open(path, "rb"), True, path)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return _Src(io.BytesIO(data), len(data), None, lambda: io.BytesIO(data), True)
-    if hasattr(source, "read"):
-        name = getattr(source, "name", None)
-        # "<stdin>", "<fdopen>" and file descriptors are not names a user chose.
-        default = Path(name).name if isinstance(name, str) and name and not name.startswith("<") else None
-        size: int | None = None
-        reopen: Callable[[], IO[bytes]] | None = None
-        try:
-            if source.seekable():
-                start = source.tell()
-                size = source.seek(0, io.SEEK_END) - start
-                source.seek(start)
-
-                def reopen() -> IO[bytes]:
-                    source.seek(start)
-                    return source  # type: ignore[no-any-return]
-        except (AttributeError, OSError, ValueError):
-            size, reopen = None, None
-        return _Src(source, size, default, reopen, False)
-    raise InvalidInputError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
-
-
-def _check_metadata(metadata: Any) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidMetadataError(f"expected a mapping, got {type(metadata).__name__}")
-    for k in metadata:
-        if not isinstance(k, str):
-            raise InvalidMetadataError(f"keys must be strings, got {k!r}")
-        if len(k) > 255:
-            raise InvalidMetadataError(f"key longer than 255 characters: {k[:40]!r}...")
-    _check_depth(metadata)
-    try:
-        text = json.dumps(metadata, allow_nan=False, sort_keys=True, ensure_ascii=False)
-        size = len(text.encode("utf-8"))  # lone surrogates fail here, before any blob is published
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadataError(f"not JSON-serialisable: {exc}") from None
-    if size > METADATA_MAX_BYTES:
-        raise InvalidMetadataError(f"metadata is {size} bytes serialised; the limit is {METADATA_MAX_BYTES}")
-    result: dict[str, Any] = json.loads(text)
-    return result
-
-
-def _check_depth(value: Any) -> None:
-    # Iterative, so 10k-deep input gives a typed error instead of RecursionError.
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if depth > METADATA_MAX_DEPTH:
-            raise InvalidMetadataError(f"metadata nested deeper than {METADATA_MAX_DEPTH} levels")
-        if isinstance(v, Mapping):
-            stack.extend((x, depth + 1) for x in v.values())
-        elif isinstance(v, (list, tuple)):
-            stack.extend((x, depth + 1) for x in v)
-
-
-def _check_tags(tags: Any) -> tuple[str, ...]:
-    if tags is None:
-        return ()
-    if isinstance(tags, str):
-        tags = [tags]
-    out = []
-    for t in tags:
-        if not isinstance(t, str) or not t.strip() or len(t) > 255 or any(ord(c) < 32 for c in t):
-            raise InvalidInputError(f"invalid tag {t!r}: tags are non-empty strings of at most 255 characters")
-        out.append(t.strip())
-    return tuple(dict.fromkeys(out))  # the order given, without repeats
-
-
-def _check_field(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be a string, not {type(value).__name__}")
-    text = str(value)
-    if len(text) > 255 or any(ord(c) < 32 for c in text):
-        raise InvalidInputError(f"invalid {name} {text[:40]!r}: at most 255 printable characters")
-    return text
-
-
-def _required_field(name: str, value: Any) -> str:
-    text = _check_field(name, value)
-    if not text:
-        raise InvalidInputError(f"{name} is required")
-    return text
-
-
-def _score(name: str, value: Any) -> float:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(f):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
-    return f
-
-
-def _type_of(artifact_type: Any) -> str:
-    value = getattr(artifact_type, "value", artifact_type)
-    if not isinstance(value, str) or not value or len(value) > 128:
-        raise InvalidInputError(f"artifact_type must be a non-empty string or ArtifactType, got {artifact_type!r}")
-    return value
 
 
 class ArtifactStore:
@@ -248,7 +124,7 @@ class ArtifactStore:
         self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._cleanup_dirs: list[str] = []
+        self.cleanup_dirs: list[str] = []
         # Batches whose commit marker this object wrote; their pending catalog rows are
         # dropped in its next journalled transaction (or at close).
         self._settled: set[str] = set()
@@ -278,7 +154,7 @@ class ArtifactStore:
             log.info("could not drop %d settled batch rows: %s", len(settled), exc)
         self.catalog.close()
         self.backend.close()
-        for d in self._cleanup_dirs:
+        for d in self.cleanup_dirs:
             shutil.rmtree(d, ignore_errors=True)
 
     def __repr__(self) -> str:
@@ -350,8 +226,8 @@ class ArtifactStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    def _store_blob(
-        self, src: _Src, codec_name: str, member_name: str, progress: Callable[[int], None] | None = None
+    def store_blob(
+        self, src: OpenedSource, codec_name: str, member_name: str, progress: Callable[[int], None] | None = None
     ) -> dict[str, Any]:
         """Stream one source into a blob; return its blob fields (sha256, size, codec...)."""
         sample = src.f.read(SAMPLE)
@@ -372,7 +248,7 @@ class ArtifactStore:
                 spool.seek(0)
                 sample = spool.read(SAMPLE)
                 keep = spool
-                src = _Src(spool, size, src.default_name, lambda: (keep.seek(0), keep)[1], False)
+                src = OpenedSource(spool, size, src.default_name, lambda: (keep.seek(0), keep)[1], False)
             try:
                 if (codec.name == "none" and src.path is not None and self.backend.is_remote
                         and (src.size or 0) >= _ZERO_COPY_MIN):
@@ -382,7 +258,7 @@ class ArtifactStore:
                 if src.reopen is None:
                     raise failure.exc from None
                 log.warning("codec %s failed (%s); storing %s uncompressed", codec.name, failure.exc, member_name)
-                src = _Src(src.reopen(), src.size, src.default_name, None, False)
+                src = OpenedSource(src.reopen(), src.size, src.default_name, None, False)
                 fields = self._encode(src, src.f.read(SAMPLE), self._codec("none"), member_name, progress)
                 fields["codec_error"] = f"{codec.name}: {type(failure.exc).__name__}: {failure.exc}"
                 return fields
@@ -391,7 +267,7 @@ class ArtifactStore:
                 spool.close()
 
     def _encode(
-        self, src: _Src, sample: bytes, codec: Codec, member_name: str, progress: Callable[[int], None] | None
+        self, src: OpenedSource, sample: bytes, codec: Codec, member_name: str, progress: Callable[[int], None] | None
     ) -> dict[str, Any]:
         writer = self.backend.writer()
         guard = _WriterGuard(writer)
@@ -499,7 +375,7 @@ class ArtifactStore:
         except FileNotFoundError:
             return False
 
-    def _upload_raw(self, src: _Src, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
+    def _upload_raw(self, src: OpenedSource, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
         """A large raw file to an object store: hash it, then upload straight from the file
         (multipart/resumable/block upload): no local staging copy of the whole file."""
         assert src.path is not None
@@ -518,7 +394,7 @@ class ArtifactStore:
         return self._publish(sha, size, key, "none", size, upload, lambda: None)
 
     def _copy_raw(
-        self, src: _Src, writer: BlobWriter, codec: Codec, progress: Callable[[int], None] | None
+        self, src: OpenedSource, writer: BlobWriter, codec: Codec, progress: Callable[[int], None] | None
     ) -> tuple[str, int] | None:
         """Large raw file onto local disk: copy in the kernel, hash in the second thread.
 
@@ -538,24 +414,24 @@ class ArtifactStore:
         writer.note_written(result[1])
         return result
 
-    def _prepare(self, source: Any, kw: Mapping[str, Any]) -> tuple[_Src, dict[str, Any], str]:
-        unknown = set(kw) - {"name", "artifact_type", "tags", "metadata", "codec", *_FIELDS}
+    def _prepare(self, source: Any, kw: Mapping[str, Any]) -> tuple[OpenedSource, dict[str, Any], str]:
+        unknown = set(kw) - {"name", "artifact_type", "tags", "metadata", "codec", *FIELDS}
         if unknown:
             raise InvalidInputError(f"unknown put() argument(s): {', '.join(sorted(unknown))}")
         if "artifact_type" not in kw:
             raise InvalidInputError("artifact_type is required")
-        fields: dict[str, Any] = {"artifact_type": _type_of(kw["artifact_type"])}
-        for f in _FIELDS:
-            fields[f] = _check_field(f, kw.get(f))
-        fields["tags"] = _check_tags(kw.get("tags"))
-        fields["metadata"] = _check_metadata(kw.get("metadata"))
+        fields: dict[str, Any] = {"artifact_type": type_of(kw["artifact_type"])}
+        for f in FIELDS:
+            fields[f] = check_field(f, kw.get(f))
+        fields["tags"] = check_tags(kw.get("tags"))
+        fields["metadata"] = check_metadata(kw.get("metadata"))
         codec = kw.get("codec") or self.default_codec
         if codec != "auto":
             self._codec(codec)
         name = kw.get("name")
         if name is not None:
             validate_name(name)
-        src = _open_source(source)
+        src = open_source(source)
         fields["id"] = new_id()
         if name is None:
             name = src.default_name or fields["id"]
@@ -568,7 +444,10 @@ class ArtifactStore:
         fields["name"] = name
         return src, fields, codec
 
-    def _commit(self, rows: list[dict[str, Any]]) -> list[Artifact]:
+    def commit_rows(self, rows: list[dict[str, Any]]) -> list[Artifact]:
+        """Insert artifact rows whose blobs :meth:`store_blob` published: one catalog
+        transaction, one journal batch, its commit marker after the commit (the write
+        path of ``put``/``put_many``; archive import uses it to keep its ids)."""
         state: dict[str, Any] = {}
 
         def write_manifest(arts: list[Artifact]) -> None:
@@ -615,13 +494,13 @@ class ArtifactStore:
         }
         src, fields, codec_name = self._prepare(source, kw)
         try:
-            blob = self._store_blob(src, codec_name, fields["name"].rsplit("/", 1)[-1], progress)
+            blob = self.store_blob(src, codec_name, fields["name"].rsplit("/", 1)[-1], progress)
         finally:
             if src.close:
                 src.f.close()
         fields.update(blob)
         fields["created_at"] = time.time()
-        return self._commit([fields])[0]
+        return self.commit_rows([fields])[0]
 
     def put_many(self, items: Iterable[Mapping[str, Any]], *, workers: int | None = None) -> list[Artifact]:
         """Store a batch: each item is a mapping with ``source`` and the keyword arguments of :meth:`put`.
@@ -630,7 +509,7 @@ class ArtifactStore:
         and one catalog transaction, so either every artifact becomes visible
         or none does. Input is validated before anything is written.
         """
-        prepared: list[tuple[_Src, dict[str, Any], str]] = []
+        prepared: list[tuple[OpenedSource, dict[str, Any], str]] = []
         try:
             for item in items:
                 if not isinstance(item, Mapping) or "source" not in item:
@@ -643,10 +522,10 @@ class ArtifactStore:
                     src.f.close()
             raise
 
-        def one(p: tuple[_Src, dict[str, Any], str]) -> dict[str, Any]:
+        def one(p: tuple[OpenedSource, dict[str, Any], str]) -> dict[str, Any]:
             src, fields, codec_name = p
             try:
-                fields.update(self._store_blob(src, codec_name, fields["name"].rsplit("/", 1)[-1]))
+                fields.update(self.store_blob(src, codec_name, fields["name"].rsplit("/", 1)[-1]))
             finally:
                 if src.close:
                     src.f.close()
@@ -661,7 +540,7 @@ class ArtifactStore:
                 rows = list(pool.map(one, prepared))
         if not rows:
             return []
-        return self._commit(rows)
+        return self.commit_rows(rows)
 
     # --- resolving -----------------------------------------------------------------------
 
@@ -898,7 +777,7 @@ class ArtifactStore:
         f = {k: v for k, v in values.items() if k not in ("self", "order_by", "limit", "offset") and v is not None}
         if "artifact_type" in f:
             at = f["artifact_type"]
-            f["artifact_type"] = [_type_of(x) for x in at] if isinstance(at, (list, tuple, set)) else _type_of(at)
+            f["artifact_type"] = [type_of(x) for x in at] if isinstance(at, (list, tuple, set)) else type_of(at)
         return f
 
     def versions(self, name: str) -> list[Artifact]:
@@ -965,16 +844,16 @@ class ArtifactStore:
         journalled with the resulting tags and metadata, so ``reindex`` reproduces it.
         """
         art = self.resolve(ref)
-        add = _check_tags(list(add_tags))
-        drop = set(_check_tags(list(remove_tags)))
-        sets = _check_metadata(set_metadata) if set_metadata else {}
+        add = check_tags(list(add_tags))
+        drop = set(check_tags(list(remove_tags)))
+        sets = check_metadata(set_metadata) if set_metadata else {}
         unsets = [str(k) for k in unset_metadata]
 
         def change(cur: Artifact) -> tuple[tuple[str, ...], dict[str, Any]]:
             tags = tuple(t for t in cur.tags if t not in drop) + add
             meta = {k: v for k, v in cur.metadata.items() if k not in unsets}
             meta.update(sets)
-            return _check_tags(list(tags)), _check_metadata(meta)
+            return check_tags(list(tags)), check_metadata(meta)
 
         state: dict[str, Any] = {}
 
@@ -1026,7 +905,7 @@ class ArtifactStore:
             except (ArtifactNotFoundError, InvalidNameError):
                 if not allow_unknown or not isinstance(a, str):
                     raise
-                ids.append(_required_field("artifact id", a))
+                ids.append(required_field("artifact id", a))
         return ids
 
     def record_evaluation(
@@ -1056,17 +935,17 @@ class ArtifactStore:
         """
         entry = {
             "kind": "evaluation",
-            "evaluation_id": _required_field("evaluation_id", evaluation_id),
-            "model_id": _required_field("model_id", model_id),
+            "evaluation_id": required_field("evaluation_id", evaluation_id),
+            "model_id": required_field("model_id", model_id),
             "timestamp": time.time() if timestamp is None else float(timestamp),
-            "global_score": _score("global_score", global_score),
-            "success_rate": _score("success_rate", success_rate),
+            "global_score": check_score("global_score", global_score),
+            "success_rate": check_score("success_rate", success_rate),
             "is_champion": bool(is_champion),
             "champion_rank": None if champion_rank is None else int(champion_rank),
-            "metrics": _check_metadata(metrics),
+            "metrics": check_metadata(metrics),
             "artifacts": self._artifact_ids(artifacts, allow_unknown_artifacts),
-            "metadata": _check_metadata(metadata),
-            "repro": _check_metadata(repro),
+            "metadata": check_metadata(metadata),
+            "repro": check_metadata(repro),
         }
         state: dict[str, Any] = {}
 
@@ -1122,13 +1001,13 @@ class ArtifactStore:
         ``report``), linked as one of the champion's artifacts, and the record's
         ``metrics["evidence"]`` carries the decision and ``report_artifact_id``.
         """
-        model_id = _required_field("model_id", model_id)
-        gs = _score("global_score", global_score)
-        sr = _score("success_rate", success_rate)
-        eval_id = _check_field("evaluation_id", evaluation_id)
+        model_id = required_field("model_id", model_id)
+        gs = check_score("global_score", global_score)
+        sr = check_score("success_rate", success_rate)
+        eval_id = check_field("evaluation_id", evaluation_id)
         art_ids = self._artifact_ids(artifacts, allow_unknown_artifacts)  # see record_evaluation
-        given_imp = _check_metadata(improvement_metrics) if improvement_metrics is not None else None
-        mets = _check_metadata(metrics)
+        given_imp = check_metadata(improvement_metrics) if improvement_metrics is not None else None
+        mets = check_metadata(metrics)
         if require_significant:
             # evaluation/ sits above the store; imported here, on demand, because the
             # judgement needs numpy/scipy/pyarrow (the [report] extra) and a whole report
@@ -1326,7 +1205,8 @@ class ArtifactStore:
 
     # --- store.json ----------------------------------------------------------------------
 
-    def _init_layout(self) -> None:
+    def init_layout(self) -> None:
+        """Check (or write, on a new store) ``store.json``; called once by :func:`open_store`."""
         try:
             info = json.loads(self.backend.read_bytes("store.json"))
         except FileNotFoundError:
@@ -1361,8 +1241,8 @@ def _apply_edits(live: list[Artifact], records: list[dict[str, Any]]) -> list[Ar
         edit = last.get(a.id)
         if edit is not None:
             try:  # a journal from elsewhere (sync) is input like any other: validated
-                a = dataclasses.replace(a, tags=_check_tags(list(edit.get("tags") or ())),
-                                        metadata=_check_metadata(edit.get("metadata") or {}))
+                a = dataclasses.replace(a, tags=check_tags(list(edit.get("tags") or ())),
+                                        metadata=check_metadata(edit.get("metadata") or {}))
             except (InvalidInputError, InvalidMetadataError, TypeError) as exc:
                 log.warning("reindex: ignoring an invalid edit record of %s: %s", a.id, exc)
         out.append(a)
@@ -1483,9 +1363,9 @@ def open_store(
         raise
     store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers, cache=cache)
     if catalog is None and url.startswith("memory://"):
-        store._cleanup_dirs.append(str(Path(cat_url.split("sqlite:///", 1)[1]).parent))
+        store.cleanup_dirs.append(str(Path(cat_url.split("sqlite:///", 1)[1]).parent))
     try:
-        store._init_layout()
+        store.init_layout()
         # Commit markers a killed writer left unwritten (its catalog transaction committed).
         store.settle_pending()
         # A fresh catalog next to existing journals (another machine, a lost catalog

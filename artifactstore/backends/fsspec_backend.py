@@ -66,7 +66,7 @@ class _LocalWriter(BlobWriter):
 
     def __init__(self, backend: FsspecBackend) -> None:
         self._b = backend
-        tmpdir = backend._root_path / "tmp"
+        tmpdir = backend.root_path / "tmp"
         self._tmp = tmpdir / f"{uuid.uuid4().hex}.part"
         try:
             self._f: BinaryIO | None = open(self._tmp, "w+b")  # noqa: SIM115  (w+: staged_fd reads back)
@@ -101,14 +101,14 @@ class _LocalWriter(BlobWriter):
                 f.flush()
                 os.fsync(f.fileno())
             f.close()
-            dest = self._b._path(key)
+            dest = self._b.path_of(key)
             try:
                 os.replace(self._tmp, dest)
             except FileNotFoundError:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self._tmp, dest)
             if self._b.fsync:
-                self._b._fsync_dir(dest.parent)
+                self._b.fsync_dir(dest.parent)
         except BaseException:
             self.abort()
             raise
@@ -212,7 +212,7 @@ class FsspecBackend(Backend):
         self._lock = threading.Lock()
         if proto in ("file", "local"):
             root = Path(rest).expanduser().resolve()
-            self._root_path = root
+            self.root_path = root
             self.root = str(root)
             self.url = f"file://{root}"
             self.is_local = True
@@ -242,17 +242,19 @@ class FsspecBackend(Backend):
             cloud.configure_filesystem(proto, self.fs, opts, policy)
             self._put_kwargs = cloud.upload_kwargs(proto, opts)
             self.root = rest.rstrip("/")
-            self._root_path = Path("/nonexistent")
+            self.root_path = Path("/nonexistent")
 
     # --- paths ---------------------------------------------------------------------------
 
-    def _path(self, key: str) -> Path:
-        return self._root_path / key
+    def path_of(self, key: str) -> Path:
+        """The local file of ``key`` (local stores only: ``root_path`` is the store's folder)."""
+        return self.root_path / key
 
     def _rpath(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 
-    def _fsync_dir(self, path: Path) -> None:
+    def fsync_dir(self, path: Path) -> None:
+        """Make a rename or creation inside the local folder ``path`` durable."""
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -260,7 +262,7 @@ class FsspecBackend(Backend):
             os.close(fd)
 
     def local_path(self, key: str) -> Path | None:
-        return self._path(key) if self.is_local else None
+        return self.path_of(key) if self.is_local else None
 
     # --- writing -------------------------------------------------------------------------
 
@@ -281,7 +283,7 @@ class FsspecBackend(Backend):
     def append_bytes(self, key: str, data: bytes) -> None:
         if not self.is_local:
             raise NotImplementedError("append is only supported on local disk")
-        path = self._path(key)
+        path = self.path_of(key)
         # One os.write on an O_APPEND descriptor: concurrent appenders from
         # several processes never interleave within a record.
         try:
@@ -310,14 +312,14 @@ class FsspecBackend(Backend):
 
     def open_read(self, key: str) -> BinaryIO:
         if self.is_local:
-            return open(self._path(key), "rb")
+            return open(self.path_of(key), "rb")
         rpath = self._rpath(key)
         f: BinaryIO = self._call("open", key, lambda: self.fs.open(rpath, "rb"))
         return f
 
     def read_bytes(self, key: str) -> bytes:
         if self.is_local:
-            return self._path(key).read_bytes()
+            return self.path_of(key).read_bytes()
         rpath = self._rpath(key)
         data: bytes = self._call("read", key, lambda: self.fs.cat_file(rpath))
         return data
@@ -335,7 +337,7 @@ class FsspecBackend(Backend):
 
     def download_file(self, key: str, path: Path) -> None:
         if self.is_local:
-            shutil.copyfile(self._path(key), path)
+            shutil.copyfile(self.path_of(key), path)
             return
         rpath = self._rpath(key)
         self._call("download", key, lambda: self.fs.get_file(rpath, str(path)))
@@ -344,13 +346,13 @@ class FsspecBackend(Backend):
 
     def exists(self, key: str) -> bool:
         if self.is_local:
-            return self._path(key).exists()
+            return self.path_of(key).exists()
         rpath = self._rpath(key)
         return bool(self._call("exists", key, lambda: self.fs.exists(rpath)))
 
     def info(self, key: str) -> ObjectInfo:
         if self.is_local:
-            st = os.stat(self._path(key))
+            st = os.stat(self.path_of(key))
             return ObjectInfo(key, st.st_size, st.st_mtime)
         rpath = self._rpath(key)
         d = self._call("info", key, lambda: self.fs.info(rpath))
@@ -360,14 +362,14 @@ class FsspecBackend(Backend):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         if self.is_local:
-            base = self._path(prefix)
+            base = self.path_of(prefix)
             if not base.exists():
                 return
             for dirpath, dirnames, filenames in os.walk(base):
                 dirnames.sort()
                 for fn in sorted(filenames):
                     full = os.path.join(dirpath, fn)
-                    key = os.path.relpath(full, self._root_path).replace(os.sep, "/")
+                    key = os.path.relpath(full, self.root_path).replace(os.sep, "/")
                     if key.startswith(TMP_PREFIX):
                         continue
                     try:
@@ -397,7 +399,7 @@ class FsspecBackend(Backend):
     def delete(self, key: str) -> None:
         if self.is_local:
             try:
-                os.unlink(self._path(key))
+                os.unlink(self.path_of(key))
             except FileNotFoundError:
                 pass
             return
