@@ -768,7 +768,7 @@ def import_archive(
             to_import.add(aid)
 
     # Pass 2: stream the new artifacts into blobs, re-checking everything, then commit once.
-    # Uses the store's store_blob/commit_rows: they are the put()
+    # Uses the blob layer's publish and the store's commit_rows: they are the put()
     # path minus id generation, so imported artifacts keep their ids.
     from .validation import OpenedSource
 
@@ -779,8 +779,8 @@ def import_archive(
                 return pump(f.read, lambda _b: None, None)
             reader: IO[bytes] = f if progress is None else _CountingReader(f, progress)  # type: ignore[assignment]
             member = fields["name"].rsplit("/", 1)[-1]
-            blob = store.store_blob(OpenedSource(reader, fields["size"], member, _no_reopen, False),
-                                     store.default_codec, member)
+            blob = store.blobs.publish(OpenedSource(reader, fields["size"], member, _no_reopen, False),
+                                       store.default_codec, member)
             rows.append({**fields, **blob})
             return str(blob["sha256"]), int(blob["size"])
 

@@ -98,7 +98,7 @@ def checkout(
         name = f"{a.name}@v{a.version}" if all_versions else a.name  # names are validated safe paths
         target = root / _segment(a.artifact_type, "untyped") / _segment(a.model_id, "_no_model") / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        blob = store.backend.local_path(a.blob_key) if (link or reflink) and a.codec == "none" else None
+        blob = store.blobs.local_path(a.blob_key) if (link or reflink) and a.codec == "none" else None
         if blob is not None and link and _link(a, blob, target, _hard_link):
             linked += 1
         elif blob is not None and not link and _link(a, blob, target, _clone):

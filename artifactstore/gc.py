@@ -10,7 +10,6 @@ moment each blob is deleted, so a writer in flight elsewhere loses nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import Counter
@@ -157,15 +156,7 @@ def plan(
         if dying[a.blob_key] == refs[a.blob_key] and a.blob_key not in counted:
             counted.add(a.blob_key)
             freed_by[r] += a.stored_size
-    orphans: list[tuple[str, int]] = []
-    if sweep:
-        referenced = set(refs)
-        for obj in store.backend.list("blobs/"):
-            if obj.key in referenced:
-                continue
-            if (obj.mtime is None and grace_seconds > 0) or (obj.mtime is not None and now - obj.mtime < grace_seconds):
-                continue
-            orphans.append((obj.key, obj.size))
+    orphans = store.blobs.orphans(set(refs), grace_seconds, now) if sweep else []
     freed = sum(freed_by.values()) + sum(s for _, s in orphans)
     return GcPlan(
         policies=[p.describe() for p in pols],
@@ -181,11 +172,6 @@ def plan(
     )
 
 
-def _sha_of_key(key: str) -> str:
-    name = key.rsplit("/", 1)[-1]
-    return name[:64]
-
-
 def apply(
     store: ArtifactStore,
     the_plan: GcPlan,
@@ -196,7 +182,8 @@ def apply(
     """Carry out a plan: delete the planned artifacts, then sweep unreferenced blobs.
 
     Blobs are only deleted if, at the moment of deletion, no artifact references
-    them, no in-flight lease covers them and they are older than the grace period.
+    them, no in-flight lease covers them and they are older than the grace period
+    (:meth:`BlobStore.sweep <artifactstore.blobs.BlobStore.sweep>`).
     """
     ids = the_plan.delete_ids
     deleted = 0
@@ -205,63 +192,11 @@ def apply(
         deleted += len(gone)
         if progress is not None:
             progress(len(gone))
-    store.catalog.expire_leases()
-    swept = skipped = 0
-    freed = 0
-    now = time.time()
-    referenced = store.catalog.referenced_blob_keys()
-    candidates = []
-    sizes: dict[str, int] = {}
-    for obj in store.backend.list("blobs/"):
-        if obj.key in referenced:
-            continue
-        if obj.mtime is not None and now - obj.mtime < the_plan.grace_seconds:
-            continue
-        if obj.mtime is None and the_plan.grace_seconds > 0:
-            continue  # no clock to judge its age by: never sweep (unless asked for grace 0)
-        candidates.append((_sha_of_key(obj.key), obj.key))
-        sizes[obj.key] = obj.size
-    # Batches: one guarded transaction per batch, not per blob (90k blobs: 440 s -> seconds).
-    # Smaller on object stores, where each delete is a round trip made under the digest locks.
-    step = 100 if store.backend.is_remote or store.catalog.dialect == "postgresql" else 500
-    delete = functools.partial(_delete_if_present, store, grace=the_plan.grace_seconds)
-    for i in range(0, len(candidates), step):
-        done, skip = store.catalog.sweep_blobs(candidates[i : i + step], delete)
-        swept += len(done)
-        freed += sum(sizes[k] for k in done)
-        skipped += skip
-    staging = _remove_stale_staging(store, the_plan.grace_seconds, now)
-    log.info("gc: deleted %d artifacts, swept %d blobs (%d bytes), skipped %d", deleted, swept, freed, skipped)
-    return GcResult(deleted, swept, freed, skipped, staging)
-
-
-def _delete_if_present(store: ArtifactStore, key: str, *, grace: float) -> bool:
-    # Under the digest lock. Re-read the object: a concurrent gc may have removed it, or a
-    # writer may have just re-uploaded the same content (a fresh mtime) after our listing.
-    try:
-        info = store.backend.info(key)
-    except FileNotFoundError:
-        return False
-    if (info.mtime is None and grace > 0) or (info.mtime is not None and time.time() - info.mtime < grace):
-        return False
-    store.backend.delete(key)
-    return True
-
-
-def _remove_stale_staging(store: ArtifactStore, grace: float, now: float) -> int:
-    """Remove staging files (``tmp/*.part``) left by killed writers, older than the grace period."""
-    root = store.backend.local_path("tmp")
-    if root is None or not root.is_dir():
-        return 0
-    n = 0
-    for p in root.iterdir():
-        try:
-            if now - p.stat().st_mtime >= grace:
-                p.unlink()
-                n += 1
-        except FileNotFoundError:
-            continue
-    return n
+    swept = store.blobs.sweep(the_plan.grace_seconds)
+    staging = store.blobs.remove_stale_staging(the_plan.grace_seconds)
+    log.info("gc: deleted %d artifacts, swept %d blobs (%d bytes), skipped %d", deleted, swept.swept,
+             swept.freed_bytes, swept.skipped)
+    return GcResult(deleted, swept.swept, swept.freed_bytes, swept.skipped, staging)
 
 
 def collect(

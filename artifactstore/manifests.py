@@ -109,6 +109,19 @@ class Journal:
     def segments(self) -> list[str]:
         return sorted(o.key for o in self.backend.list(self.folder + "/") if o.key.endswith(".jsonl"))
 
+    def segment_sizes(self) -> dict[str, int]:
+        """Size in bytes of every segment, by key (one listing)."""
+        return {o.key: o.size for o in self.backend.list(self.folder + "/") if o.key.endswith(".jsonl")}
+
+    def read_raw(self, key: str) -> bytes:
+        """The bytes of segment ``key`` as stored; ``FileNotFoundError`` when absent."""
+        return self.backend.read_bytes(key)
+
+    def write_raw(self, key: str, data: bytes) -> None:
+        """Replace segment ``key`` with ``data``, atomically (sync: a copy of another store's
+        segment, of which the old content is a prefix)."""
+        self.backend.write_bytes(key, data)
+
     def read_segment(self, key: str) -> list[dict[str, Any]]:
         try:
             raw = self.backend.read_bytes(key)

@@ -12,7 +12,6 @@ import dataclasses
 import datetime as _dt
 import errno
 import hashlib
-import io
 import json
 import logging
 import os
@@ -24,19 +23,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from .backends.base import Backend, BlobWriter
+from .backends.base import Backend
+from .blobs import BlobStore
 from .catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
 from .catalog.sql import SQLCatalog
 from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
     ArtifactNotFoundError,
-    BackendError,
-    BlobMissingError,
-    CorruptDataError,
-    IntegrityError,
     InvalidInputError,
     InvalidMetadataError,
     InvalidNameError,
@@ -44,11 +40,10 @@ from .errors import (
 )
 from .faults import crash_point
 from .ids import new_id
-from .manifests import FORMAT, MANIFESTS, RECORDS, VERSIONS, Journal, blob_key, check_entry
+from .manifests import FORMAT, MANIFESTS, RECORDS, VERSIONS, Journal, check_entry
 from .models import Artifact, ChampionRecord, EvaluationRecord, StoreStats, VerifyReport
 from .plugins import PluginRegistry, default_registry
 from .refs import parse_ref, validate_alias, validate_name
-from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
 from .validation import (
     FIELDS,
     METADATA_MAX_BYTES,
@@ -67,27 +62,9 @@ __all__ = ["METADATA_MAX_BYTES", "METADATA_MAX_DEPTH", "ArtifactStore", "Source"
 
 log = logging.getLogger("artifactstore")
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
-SAMPLE = 64 << 10
-_ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
-_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
 _FILTERS = frozenset({"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
                       "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"})
-
-
-class _WriterGuard:
-    """Wraps a BlobWriter to tell backend failures apart from codec failures."""
-
-    def __init__(self, inner: BlobWriter) -> None:
-        self.inner = inner
-        self.failed: BaseException | None = None
-
-    def write(self, data: bytes | memoryview) -> int:
-        try:
-            return self.inner.write(data)
-        except BaseException as exc:
-            self.failed = exc
-            raise
 
 
 class ArtifactStore:
@@ -119,17 +96,15 @@ class ArtifactStore:
         self.records = Journal(backend, RECORDS)
         #: Version numbers this store gave artifacts that came from another store (sync).
         self.version_log = Journal(backend, VERSIONS)
-        self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="artifactstore-hash")
+        #: The blob layer: publish, read, verify, copy and sweep blobs (:mod:`artifactstore.blobs`).
+        self.blobs = BlobStore(backend, catalog, registry, cache=self.cache)
         self._workers = workers or (8 if backend.is_remote else 2)
-        self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.cleanup_dirs: list[str] = []
         # Batches whose commit marker this object wrote; their pending catalog rows are
         # dropped in its next journalled transaction (or at close).
         self._settled: set[str] = set()
-        #: How long a dedup lease protects a blob from gc while the put finishes.
-        self.lease_seconds = 3600.0
         if default_codec != "auto":
             self._codec(default_codec)
 
@@ -145,7 +120,7 @@ class ArtifactStore:
         if self._closed:
             return
         self._closed = True
-        self._hash_pool.shutdown(wait=True)
+        self.blobs.close()
         with self._lock:
             settled, self._settled = sorted(self._settled), set()
         try:
@@ -164,6 +139,20 @@ class ArtifactStore:
     def url(self) -> str:
         return self.backend.url
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease protects a blob from gc while the put that took it finishes
+        (:attr:`BlobStore.lease_seconds <artifactstore.blobs.BlobStore.lease_seconds>`)."""
+        return self.blobs.lease_seconds
+
+    @lease_seconds.setter
+    def lease_seconds(self, seconds: float) -> None:
+        self.blobs.lease_seconds = float(seconds)
+
+    def local_root(self) -> Path | None:
+        """The store's root folder on local disk, or ``None`` for a remote store."""
+        return self.backend.local_path("")
+
     # --- plugins -------------------------------------------------------------------------
 
     def codec(self, name: str) -> Codec:
@@ -171,14 +160,7 @@ class ArtifactStore:
         return self._codec(name)
 
     def _codec(self, name: str) -> Codec:
-        with self._lock:
-            c = self._codecs.get(name)
-        if c is not None:
-            return c
-        codec = self.registry.codec(name)  # checks codec.name == name
-        with self._lock:
-            self._codecs[name] = codec
-        return codec
+        return self.blobs.codec(name)
 
     # --- journalled writes ---------------------------------------------------------------
 
@@ -229,190 +211,9 @@ class ArtifactStore:
     def store_blob(
         self, src: OpenedSource, codec_name: str, member_name: str, progress: Callable[[int], None] | None = None
     ) -> dict[str, Any]:
-        """Stream one source into a blob; return its blob fields (sha256, size, codec...)."""
-        sample = src.f.read(SAMPLE)
-        if codec_name == "auto":
-            from .codecs.detect import choose_auto_codec
-
-            codec_name = choose_auto_codec(sample, member_name)
-        codec = self._codec(codec_name)
-        spool: IO[bytes] | None = None
-        try:
-            if codec_name != "none" and (src.reopen is None or (codec.needs_size and src.size is None)):
-                # A stream we cannot re-read: spool it to a local temp file first so that a
-                # codec failure can fall back to storing raw (and tar can learn the size).
-                spool = tempfile.TemporaryFile(prefix="artifactstore-spool-")  # noqa: SIM115
-                spool.write(sample)
-                shutil.copyfileobj(src.f, spool, CHUNK)
-                size = spool.tell()
-                spool.seek(0)
-                sample = spool.read(SAMPLE)
-                keep = spool
-                src = OpenedSource(spool, size, src.default_name, lambda: (keep.seek(0), keep)[1], False)
-            try:
-                if (codec.name == "none" and src.path is not None and self.backend.is_remote
-                        and (src.size or 0) >= _ZERO_COPY_MIN):
-                    return self._upload_raw(src, sample, progress)
-                return self._encode(src, sample, codec, member_name, progress)
-            except _CodecFailure as failure:
-                if src.reopen is None:
-                    raise failure.exc from None
-                log.warning("codec %s failed (%s); storing %s uncompressed", codec.name, failure.exc, member_name)
-                src = OpenedSource(src.reopen(), src.size, src.default_name, None, False)
-                fields = self._encode(src, src.f.read(SAMPLE), self._codec("none"), member_name, progress)
-                fields["codec_error"] = f"{codec.name}: {type(failure.exc).__name__}: {failure.exc}"
-                return fields
-        finally:
-            if spool is not None:
-                spool.close()
-
-    def _encode(
-        self, src: OpenedSource, sample: bytes, codec: Codec, member_name: str, progress: Callable[[int], None] | None
-    ) -> dict[str, Any]:
-        writer = self.backend.writer()
-        guard = _WriterGuard(writer)
-        try:
-            try:
-                enc = codec.encoder(guard, size=src.size, member_name=member_name)
-
-                def write(chunk: bytes) -> None:
-                    try:
-                        enc.write(chunk)
-                    except BaseException as exc:
-                        if guard.failed is not None:
-                            raise
-                        raise _CodecFailure(exc) from exc
-
-                fast = self._copy_raw(src, writer, codec, progress)
-                if fast is not None:
-                    sha, size = fast
-                else:
-                    sha, size = pump(src.f.read, write, self._hash_pool, first=sample, progress=progress)
-                try:
-                    enc.finish()
-                except BaseException as exc:
-                    if guard.failed is not None:
-                        raise
-                    raise _CodecFailure(exc) from exc
-            except _CodecFailure:
-                raise
-            except (OSError, BackendError) as exc:
-                if guard.failed is not None:
-                    raise BackendError(
-                        f"writing to {self.backend.url} failed: {type(exc).__name__}: {exc}", url=self.backend.url
-                    ) from exc
-                raise
-            if src.size is not None and size != src.size and src.close:
-                raise InvalidInputError(f"source changed while it was read ({src.size} -> {size} bytes)")
-            key = blob_key(sha, codec.suffix)
-            return self._publish(sha, size, key, codec.name, writer.bytes_written,
-                                 lambda: writer.commit(key), writer.abort)
-        except BaseException:
-            writer.abort()
-            raise
-
-    def _publish(
-        self, sha: str, size: int, key: str, codec_name: str, stored: int,
-        commit: Callable[[], None], abort: Callable[[], None],
-    ) -> dict[str, Any]:
-        fields = self._publish_once(sha, size, key, codec_name, stored, commit, abort)
-        crash_point("after-blob-publish")
-        return fields
-
-    def _publish_once(
-        self, sha: str, size: int, key: str, codec_name: str, stored: int,
-        commit: Callable[[], None], abort: Callable[[], None],
-    ) -> dict[str, Any]:
-        """Publish the staged bytes under ``key`` (``commit``), or reuse an existing blob
-        with the same digest (``abort``); return the artifact's blob fields."""
-        fields = {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key, "stored_size": stored}
-        existing = self.catalog.blob_of(sha)
-        if existing is None and self.backend.is_remote:
-            # New content on an object store: upload without a HEAD first (an orphan with
-            # the same bytes is simply overwritten). The lease covers the moment between a
-            # gc's re-read of the old orphan's mtime and its delete, which a rename-free
-            # upload could otherwise land in.
-            token = self.catalog.take_lease(sha, self.lease_seconds)
-            try:
-                commit()
-            except BaseException:
-                self.catalog.release_leases_now([token])
-                raise
-            return {**fields, "leases": [token]}
-        if existing is None and not self.backend.exists(key):
-            # New content on local disk: the fresh file's mtime keeps gc away until our
-            # commit; an orphan that exists takes the leased path below instead.
-            commit()
-            return fields
-        # Dedup: lease the digest first, then make sure the blob is still
-        # there (a concurrent gc sweep may just have removed it).
-        token = self.catalog.take_lease(sha, self.lease_seconds)
-        try:
-            if existing is not None:
-                ekey, ecodec, estored = existing
-                if self._blob_intact(ekey, estored):
-                    abort()
-                    return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
-                if ekey == key:
-                    # Healing dedup: the stored blob is missing or truncated; our staged copy of the
-                    # same content replaces it, for every artifact that shares it.
-                    log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
-                    commit()
-                    return {**fields, "leases": [token]}
-            if existing is None and self.backend.exists(key):
-                abort()
-                return {**fields, "stored_size": self.backend.info(key).size, "leases": [token]}
-            commit()
-            return {**fields, "leases": [token]}
-        except BaseException:
-            self.catalog.release_leases_now([token])
-            raise
-
-    def _blob_intact(self, key: str, stored_size: int) -> bool:
-        """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
-        try:
-            return self.backend.info(key).size == stored_size
-        except FileNotFoundError:
-            return False
-
-    def _upload_raw(self, src: OpenedSource, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
-        """A large raw file to an object store: hash it, then upload straight from the file
-        (multipart/resumable/block upload): no local staging copy of the whole file."""
-        assert src.path is not None
-        before = os.stat(src.path)
-        sha, size = pump(src.f.read, lambda _b: None, self._hash_pool, first=sample, progress=progress)
-        key = blob_key(sha, "")
-        path = src.path
-
-        def upload() -> None:
-            self.backend.upload_file(path, key)
-            after = os.stat(path)
-            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or after.st_size != size:
-                self.backend.delete(key)
-                raise InvalidInputError(f"source file {path} changed while it was uploaded")
-
-        return self._publish(sha, size, key, "none", size, upload, lambda: None)
-
-    def _copy_raw(
-        self, src: OpenedSource, writer: BlobWriter, codec: Codec, progress: Callable[[int], None] | None
-    ) -> tuple[str, int] | None:
-        """Large raw file onto local disk: copy in the kernel, hash in the second thread.
-
-        Returns ``None`` when the zero-copy path does not apply (then nothing was written).
-        """
-        if codec.name != "none" or src.path is None or (src.size or 0) < _ZERO_COPY_MIN:
-            return None
-        fd = writer.staged_fd()
-        if fd is None:
-            return None
-        try:
-            result = copy_and_hash(src.f.fileno(), fd, self._hash_pool, progress=progress)
-        except OSError as exc:
-            if exc.errno in _NO_COPY_RANGE and os.fstat(fd).st_size == 0:
-                return None  # e.g. across filesystems on an old kernel: use the plain copy
-            raise
-        writer.note_written(result[1])
-        return result
+        """Stream one source into a blob; return its blob fields (sha256, size, codec...):
+        :meth:`BlobStore.publish <artifactstore.blobs.BlobStore.publish>`."""
+        return self.blobs.publish(src, codec_name, member_name, progress)
 
     def _prepare(self, source: Any, kw: Mapping[str, Any]) -> tuple[OpenedSource, dict[str, Any], str]:
         unknown = set(kw) - {"name", "artifact_type", "tags", "metadata", "codec", *FIELDS}
@@ -459,7 +260,10 @@ class ArtifactStore:
                 entries.append(e)
             self.journal_batch(self.manifests, entries, state)
 
-        arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
+        try:
+            arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
+        finally:  # the blobs are referenced now (or the commit failed): their leases can go
+            self.blobs.release([t for r in rows for t in r.get("leases", ())])
         self.seal(state)
         for a in arts:
             self.registry.emit_artifact_stored(store=self, artifact=a)
@@ -533,11 +337,15 @@ class ArtifactStore:
             return fields
 
         n = workers or self._workers
-        if n <= 1 or len(prepared) <= 1:
-            rows = [one(p) for p in prepared]
-        else:
-            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="artifactstore-put") as pool:
-                rows = list(pool.map(one, prepared))
+        try:
+            if n <= 1 or len(prepared) <= 1:
+                rows = [one(p) for p in prepared]
+            else:
+                with ThreadPoolExecutor(max_workers=n, thread_name_prefix="artifactstore-put") as pool:
+                    rows = list(pool.map(one, prepared))
+        except BaseException:  # the blobs already published stay unreferenced: drop their leases
+            self.blobs.release([t for _, fields, _ in prepared for t in fields.get("leases", ())])
+            raise
         if not rows:
             return []
         return self.commit_rows(rows)
@@ -566,46 +374,12 @@ class ArtifactStore:
 
     # --- reading -------------------------------------------------------------------------
 
-    def _check_blob_file(self, art: Artifact, path: Path) -> None:
-        """Decode and hash a downloaded blob before the read cache admits it."""
-        with open(path, "rb") as f:
-            try:
-                dec = self._codec(art.codec).decoder(f)
-                sha, size = pump(dec.read, lambda _b: None, self._hash_pool)
-            except CorruptDataError as exc:  # the codec contract: damaged blobs raise this
-                raise exc.with_artifact(art.id, art.sha256) from None
-        if sha != art.sha256 or size != art.size:
-            raise IntegrityError(art.id, art.sha256, sha, f"downloaded blob decodes to {size} bytes")
-
-    def _open_decoded(self, art: Artifact, use_cache: bool = True) -> tuple[BinaryIO, tuple[Any, ...]]:
-        codec = self._codec(art.codec)
-        try:
-            if use_cache and self.cache is not None:
-                raw = self.cache.open(
-                    art.blob_key,
-                    fetch=lambda p: self.backend.download_file(art.blob_key, p),
-                    verify=lambda p: self._check_blob_file(art, p),
-                    size=art.stored_size,
-                )
-            else:
-                raw = self.backend.open_read(art.blob_key)
-        except FileNotFoundError:
-            raise BlobMissingError(art.id, art.blob_key) from None
-        try:
-            return codec.decoder(raw), (raw,)
-        except BaseException:
-            raw.close()
-            raise
-
     def open(self, ref: str | Artifact) -> BinaryIO:
         """A binary stream of the artifact's bytes, verified against its SHA-256 as it is read.
 
         The read that reaches the end raises :class:`IntegrityError` on a mismatch.
         """
-        art = self.resolve(ref)
-        dec, closers = self._open_decoded(art)
-        reader = VerifyingReader(dec, art.sha256, art.size, art.id, closers)
-        return io.BufferedReader(reader, CHUNK)  # type: ignore[return-value]
+        return self.blobs.open(self.resolve(ref))
 
     def read_bytes(self, ref: str | Artifact) -> bytes:
         """The whole artifact in memory, verified. Prefer :meth:`get` or :meth:`open` for large ones."""
@@ -629,94 +403,12 @@ class ArtifactStore:
             raise InvalidInputError(f"destination {out} is an existing folder")
         tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
         try:
-            try:
-                self._get_once(art, tmp, out, progress, use_cache=True)
-            except IntegrityError:
-                if self.cache is None:
-                    raise
-                # A damaged cached copy: drop it and read the backend itself once.
-                self.cache.discard(art.blob_key)
-                self._get_once(art, tmp, out, progress, use_cache=False)
+            self.blobs.write_file(art, tmp, out, progress)
         except OSError as exc:
             if exc.filename is None or os.fspath(exc.filename) != os.fspath(tmp):
                 raise
             raise _dest_error(exc, out, len(tmp.name) - len(out.name)) from exc
         return out
-
-    def _get_once(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None,
-                  use_cache: bool) -> None:
-        if self._get_raw_local(art, tmp, out, progress):
-            return
-        if not (use_cache and self.cache is not None) and self._get_raw_remote(art, tmp, out, progress):
-            return
-        dec, closers = self._open_decoded(art, use_cache)
-        try:
-            with open(tmp, "wb") as f:
-                sha, size = pump(dec.read, f.write, self._hash_pool, progress=progress)
-            if sha != art.sha256 or size != art.size:
-                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
-            os.replace(tmp, out)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        finally:
-            dec.close()
-            for c in closers:
-                c.close()
-
-    def _get_raw_remote(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
-        """Large raw blob on an object store, no cache: one streaming download (the client's own
-        fast path), then hash the file before it replaces ``out``."""
-        if art.codec != "none" or not self.backend.is_remote or art.size < _ZERO_COPY_MIN:
-            return False
-        try:
-            try:
-                self.backend.download_file(art.blob_key, tmp)
-            except FileNotFoundError:
-                raise BlobMissingError(art.id, art.blob_key) from None
-            with open(tmp, "rb") as f:
-                sha, size = pump(f.read, lambda _b: None, self._hash_pool, progress=progress)
-            if sha != art.sha256 or size != art.size:
-                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
-            os.replace(tmp, out)
-            return True
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-
-    def _get_raw_local(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
-        """Raw blob on local disk: kernel copy + hash of what landed in ``tmp``, in two threads."""
-        blob = self.backend.local_path(art.blob_key)
-        if art.codec != "none" or blob is None or art.size < _ZERO_COPY_MIN:
-            return False
-        try:
-            src = open(blob, "rb")  # noqa: SIM115
-        except FileNotFoundError:
-            raise BlobMissingError(art.id, art.blob_key) from None
-        try:
-            with src, open(tmp, "w+b") as dst:
-                try:
-                    sha, size = copy_and_hash(src.fileno(), dst.fileno(), self._hash_pool, progress=progress)
-                except OSError as exc:
-                    if exc.errno in _NO_COPY_RANGE and os.fstat(dst.fileno()).st_size == 0:
-                        return False
-                    raise
-            if sha != art.sha256 or size != art.size:
-                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
-            os.replace(tmp, out)
-            return True
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
 
     # --- querying ------------------------------------------------------------------------
 
@@ -1076,26 +768,14 @@ class ArtifactStore:
         checked: list[str] = []
         corrupt: list[str] = []
         missing: list[str] = []
-        for key, arts in by_blob.items():
-            first = arts[0]
+        for arts in by_blob.values():
             ids = [a.id for a in arts]
             checked += ids
-            try:
-                dec, closers = self._open_decoded(first, use_cache=False)  # check the backend itself
-            except BlobMissingError:
+            status = self.blobs.check(arts[0], progress)
+            if status == "missing":
                 missing += ids
-                continue
-            try:
-                sha, size = pump(dec.read, lambda _b: None, self._hash_pool, progress=progress)
-                if sha != first.sha256 or size != first.size:
-                    corrupt += ids
-            except (OSError, ValueError) as exc:  # CorruptDataError (an OSError) on a damaged blob
-                log.warning("blob %s unreadable: %s", key, exc)
+            elif status == "corrupt":
                 corrupt += ids
-            finally:
-                dec.close()
-                for c in closers:
-                    c.close()
         return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
 
     # --- reindex -------------------------------------------------------------------------
@@ -1186,7 +866,7 @@ class ArtifactStore:
 
     def codec_suffixes(self) -> dict[str, str]:
         """Every registered codec's blob-key suffix, by codec name."""
-        return {n: self._codec(n).suffix for n in self.registry.names("codec")}
+        return self.blobs.codec_suffixes()
 
     def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
         evals = [r for r in records if r.get("kind") == "evaluation"]
@@ -1255,12 +935,6 @@ def _dest_error(exc: OSError, out: Path, extra: int) -> OSError:
     if exc.errno == errno.ENAMETOOLONG:
         why = f"{exc.strerror}: the temporary file beside it needs {extra} more characters; use a shorter name"
     return OSError(exc.errno, why, str(out))
-
-
-class _CodecFailure(Exception):
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-        super().__init__(str(exc))
 
 
 # --- opening -----------------------------------------------------------------------------

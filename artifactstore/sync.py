@@ -33,30 +33,25 @@ and re-copies the bad ones from the source.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog.leases import SYNC_PENDING_KEY
-from .codecs.base import Codec
-from .errors import CorruptDataError, InvalidInputError, UnknownCodecError
+from .errors import InvalidInputError
 from .faults import crash_point
-from .manifests import MANIFESTS, RECORDS
-from .streams import CHUNK, pump
+from .manifests import MANIFESTS, RECORDS, Journal
 
 if TYPE_CHECKING:
-    from .backends.base import BlobWriter
     from .store import ArtifactStore
 
 __all__ = ["SyncReport", "sync"]
 
 log = logging.getLogger("artifactstore.sync")
-BLOBS = "blobs/"
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -99,60 +94,7 @@ class SyncReport:
         }
 
 
-# --- reading blobs -------------------------------------------------------------------------
-
-
-class _Tee(io.RawIOBase):
-    """Reads the raw source blob and writes every byte read to the destination writer.
-
-    Codec decoders read from it; closing it does nothing (the caller drains it
-    to the end and closes the source itself).
-    """
-
-    def __init__(self, src: BinaryIO, dest: BlobWriter, progress: Callable[[int], None] | None) -> None:
-        super().__init__()
-        self._src = src
-        self._dest = dest
-        self._progress = progress
-        self.n = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        data = self._src.read(len(view))
-        if not data:
-            return 0
-        n = len(data)
-        view[:n] = data
-        self._dest.write(data)
-        self.n += n
-        if self._progress is not None:
-            self._progress(n)
-        return n
-
-    def drain(self) -> None:
-        while self.readinto(bytearray(CHUNK)):
-            pass
-
-    def close(self) -> None:  # the decoder may close its source; the caller owns it
-        pass
-
-
-def _decode_sha(codec: Codec, raw: BinaryIO) -> str | None:
-    """SHA-256 of the decoded content of ``raw``, or ``None`` if it cannot be decoded."""
-    try:
-        dec = codec.decoder(raw)
-        try:
-            sha, _size = pump(dec.read, lambda _b: None, None)
-        finally:
-            if dec is not raw:
-                dec.close()
-        return sha
-    except CorruptDataError as exc:  # the codec contract: damaged data raises this
-        log.debug("decoding failed: %s", exc)
-        return None
+# --- copying blobs -------------------------------------------------------------------------
 
 
 class _Copier:
@@ -163,81 +105,30 @@ class _Copier:
         self.verify = verify
         self._lock = threading.Lock()
         self._progress = progress
-        self._suffixes = sorted(
-            ((src.codec(n).suffix, n) for n in src.registry.names("codec")), key=lambda t: -len(t[0])
-        )
 
     def progress(self, n: int) -> None:
         if self._progress is not None:
             with self._lock:
                 self._progress(n)
 
-    def codec_of(self, key: str, hint: str | None = None) -> tuple[str, Codec]:
-        """(sha256, codec) of a blob key ``blobs/sha256/ab/<sha><suffix>``."""
-        base = key.rsplit("/", 1)[-1]
-        sha = base[:64]
-        suffix = base[64:]
-        if hint is not None:
-            try:
-                codec = self.src.codec(hint)
-                if codec.suffix == suffix:
-                    return sha, codec
-            except UnknownCodecError:
-                pass
-        for suf, name in self._suffixes:
-            if suf == suffix:
-                return sha, self.src.codec(name)
-        raise UnknownCodecError(f"(suffix {suffix!r} of {key})", self.src.registry.names("codec"))
-
     def check(self, store: ArtifactStore, key: str, codec_hint: str | None = None) -> bool:
         """Whether ``key`` in ``store`` decodes to the SHA-256 its key names."""
-        sha, codec = self.codec_of(key, codec_hint)
-        try:
-            raw = store.backend.open_read(key)
-        except FileNotFoundError:
-            return False
-        try:
-            return _decode_sha(codec, raw) == sha
-        finally:
-            raw.close()
+        return store.blobs.check_key(key, codec_hint)
 
     def copy(self, key: str, codec_hint: str | None = None) -> tuple[str, int]:
         """Copy one blob; return ("ok" | "corrupt" | "missing", stored bytes copied)."""
-        sha, codec = self.codec_of(key, codec_hint)
-        try:
-            raw = self.src.backend.open_read(key)
-        except FileNotFoundError:
-            return "missing", 0
-        writer = self.dst.backend.writer()
-        try:
-            tee = _Tee(raw, writer, self.progress)
-            if self.verify and not codec.needs_seekable and _decode_sha(codec, tee) != sha:  # type: ignore[arg-type]
-                writer.abort()
-                return "corrupt", 0
-            tee.drain()  # a decoder may stop before the end of the raw bytes (trailers, padding)
-            writer.commit(key)
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            raw.close()
-        if self.verify and codec.needs_seekable and not self.check(self.dst, key, codec.name):
-            # zip needs a seekable source: checked after the copy, from the destination.
-            self.dst.backend.delete(key)
-            return "corrupt", 0
-        return "ok", tee.n
+        return self.src.blobs.copy_to(self.dst.blobs, key, codec_hint, verify=self.verify, progress=self.progress)
 
 
 # --- journals ------------------------------------------------------------------------------
 
 
 def _segments(store: ArtifactStore) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for folder in (RECORDS, MANIFESTS):
-        for o in store.backend.list(folder + "/"):
-            if o.key.endswith(".jsonl"):
-                out[o.key] = o.size
-    return out
+    return {**store.records.segment_sizes(), **store.manifests.segment_sizes()}
+
+
+def _journal(store: ArtifactStore, key: str) -> Journal:
+    return store.records if key.startswith(RECORDS + "/") else store.manifests
 
 
 def _entries(data: bytes) -> Iterable[dict[str, Any]]:
@@ -275,11 +166,11 @@ def sync(
     destination's catalog: by default only when something was copied.
     ``progress(nbytes)`` is called as blob bytes are copied.
     """
-    if src_store.backend.url == dst_store.backend.url:
-        raise InvalidInputError(f"source and destination are the same store: {src_store.backend.url}")
+    if src_store.url == dst_store.url:
+        raise InvalidInputError(f"source and destination are the same store: {src_store.url}")
     report = SyncReport()
     copier = _Copier(src_store, dst_store, verify, progress)
-    n_workers = workers or (8 if (src_store.backend.is_remote or dst_store.backend.is_remote) else 2)
+    n_workers = workers or (8 if (src_store.blobs.is_remote or dst_store.blobs.is_remote) else 2)
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="artifactstore-sync") as pool:
         _sync(src_store, dst_store, copier, pool, report, repair, reindex)
     report.repaired = sorted(set(report.repaired))
@@ -296,8 +187,8 @@ def _pmap(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) ->
 def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, pool: ThreadPoolExecutor,
           report: SyncReport, repair: bool, reindex: bool | None) -> None:
     src_segs, dst_segs = _segments(src_store), _segments(dst_store)
-    src_blobs = {o.key: o.size for o in src_store.backend.list(BLOBS)}
-    dst_blobs = {o.key: o.size for o in dst_store.backend.list(BLOBS)}
+    src_blobs = src_store.blobs.sizes()
+    dst_blobs = dst_store.blobs.sizes()
     copied: set[str] = set()  # blob keys copied by this sync (and verified, with verify)
 
     # 1. The journal segments the destination lacks, or holds a shorter copy of (a local
@@ -457,7 +348,7 @@ def _assign_versions(src: ArtifactStore, dst: ArtifactStore, arrivals: list[tupl
         for name, _v, aid in new:
             entries.append({"kind": "version", "artifact_id": aid, "name": name, "version": first[name]})
             first[name] += 1
-        dst.catalog.set_meta(conn, SYNC_PENDING_KEY, src.backend.url)
+        dst.catalog.set_meta(conn, SYNC_PENDING_KEY, src.url)
         if entries:
             dst.journal_batch(dst.version_log, entries, state)
 
@@ -482,13 +373,13 @@ def _read_segment(src: ArtifactStore, dst: ArtifactStore, key: str,
                   dst_segs: dict[str, int]) -> tuple[str, bytes | None, bytes]:
     """(key, the source's bytes or None when there is nothing to write, the bytes new to the destination)."""
     try:
-        data = src.backend.read_bytes(key)
+        data = _journal(src, key).read_raw(key)
     except FileNotFoundError:
         return key, None, b""
     old = b""
     if key in dst_segs:
         try:
-            old = dst.backend.read_bytes(key)
+            old = _journal(dst, key).read_raw(key)
         except FileNotFoundError:
             old = b""
         if not data.startswith(old):
@@ -507,7 +398,7 @@ def _write_segment(dst: ArtifactStore, key: str, data: bytes | None, report: Syn
     if data == b"":  # a conflict (see _read_segment)
         report.conflicts.append(key)
         return False
-    dst.backend.write_bytes(key, data)
+    _journal(dst, key).write_raw(key, data)
     report.segments_copied += 1
     report.segment_bytes += len(data)
     return True

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -32,6 +32,7 @@ from . import schema as S
 __all__ = ["REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex"]
 
 
+T = TypeVar("T")
 _LOCK_NAMESPACE = 0x6173  # "as": our advisory-lock namespace on PostgreSQL
 _REINDEX_LOCK = 0x72696478  # "ridx": the reindex lock's key in that namespace
 _BATCH = "batch:"
@@ -172,6 +173,39 @@ class LeaseTables:
 
         self.write(txn)
         return token
+
+    def lease_digest(
+        self, sha256: str, ttl: float, decide: Callable[[tuple[str, str, int] | None, int], T]
+    ) -> tuple[str, T]:
+        """Take a lease on ``sha256`` with a decision made under its digest lock.
+
+        One write transaction: take the per-digest lock (the one :meth:`sweep_blobs` takes),
+        read the live blob of the digest (``(blob_key, codec, stored_size)`` of an artifact
+        row, or ``None``) and the number of other unexpired leases on it, call
+        ``decide(existing, others)`` (the blob layer checks the backend and may publish a
+        blob there), insert the lease, commit. Of two calls for one digest, the second's
+        ``decide`` runs after the first committed: it sees the first's lease and whatever
+        the first published. A sweep can never fall between a publish made in ``decide``
+        and the lease that protects it. If ``decide`` raises, nothing is recorded.
+        ``decide`` may run more than once (a retried transaction): it must be idempotent.
+        Returns ``(lease token, what decide returned)``.
+        """
+        token = new_id()
+
+        def txn(conn: sa.Connection) -> T:
+            _lock_digests(conn, [sha256])
+            row = conn.execute(
+                sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
+                .where(S.artifacts.c.sha256 == sha256).limit(1)).first()
+            others = int(conn.execute(
+                sa.select(sa.func.count()).select_from(S.inflight)
+                .where(S.inflight.c.sha256 == sha256, S.inflight.c.expires_at > time.time())).scalar_one())
+            result = decide(None if row is None else (str(row[0]), str(row[1]), int(row[2])), others)
+            conn.execute(sa.insert(S.inflight).values(token=token, sha256=sha256, expires_at=time.time() + ttl))
+            return result
+
+        result: T = self.write(txn)
+        return token, result
 
     @staticmethod
     def release_leases(conn: sa.Connection, tokens: list[str]) -> None:

@@ -93,7 +93,7 @@ class ArtifactManager:
                 Path(catalog).expanduser().parent.mkdir(parents=True, exist_ok=True)
             store = open_store(url, catalog, **config.storage_options)
         self.store = store
-        root = store.backend.local_path("")
+        root = store.local_root()
         self.base_path: Path | None = Path(root) if root is not None else None
         #: Root of the by-type view that :meth:`checkout` writes (``<base_path>/by-type``).
         self.view_path = (self.base_path or Path(config.base_path)) / VIEW_FOLDER
@@ -175,7 +175,7 @@ class ArtifactManager:
             return None  # let the store report the original name
 
     def _file_path(self, art: Artifact) -> str:
-        local = self.store.backend.local_path(art.blob_key)
+        local = self.store.blobs.local_path(art.blob_key)
         if local is not None:
             return str(local)
         return f"{self.store.url.rstrip('/')}/{art.blob_key}"

@@ -1,0 +1,974 @@
+"""The blob layer: everything about a store's content-addressed blobs, in one place.
+
+A blob holds the bytes of one content, encoded by one codec, named by the SHA-256
+of the *original* bytes. :class:`BlobStore` owns its whole life cycle:
+
+- **publish** (:meth:`BlobStore.publish`): stream a source once into a staged
+  object (a temp file under ``tmp/`` on local disk, a spool for object stores),
+  hashing it in a second thread while the codec encodes it (or copying it in
+  the kernel for a large raw file on local disk, or uploading a large raw file
+  straight from its path to an object store); then, **under the digest's mutex**,
+  decide between reusing a stored blob of the same content (dedup), healing a
+  known blob that is missing or truncated, and publishing the staged copy
+  atomically, and take a **lease** on the blob before the mutex is released.
+  The lease lasts until the artifact rows are committed, so a blob is leased
+  from before it becomes visible until its artifact is committed: gc's sweep
+  (which takes the same mutex and honours leases) can never delete it in
+  between, whatever its grace period, and however long the put waits for the
+  catalog. Two implementations of mutex and lease:
+
+  - *local disk*: the mutex is an ``flock`` of the blob's folder
+    (``blobs/sha256/<2 hex>``), the lease a shared ``flock`` of the blob file,
+    dropped by :meth:`BlobStore.release` after the catalog commit; the sweep
+    deletes a blob only while it holds the folder lock and an exclusive lock
+    of the file. Both die with their process: a killed writer's orphan is not
+    protected beyond its life (gc can remove it at once).
+  - *elsewhere* (object stores, ``memory://``): one catalog write transaction
+    holding the digest lock (``SQLCatalog.lease_digest``: a PostgreSQL
+    advisory lock per digest bucket, SQLite's write lock) makes the decision,
+    publishes, and inserts a lease row, released by the transaction that
+    commits the artifact rows (``SQLCatalog.insert_artifacts``); a lease of a
+    killed writer expires after :attr:`BlobStore.lease_seconds`. On SQLite the
+    upload therefore holds the catalog's write lock.
+- **stored once under concurrency**: since the decision and the publish happen
+  under the digest's mutex, of two first writes of one content (threads,
+  processes, machines sharing a PostgreSQL catalog) the second sees the first's
+  blob (and lease) and reuses it, whatever codec either asked for: one blob key
+  per digest.
+- **read** (:meth:`BlobStore.open`, :meth:`BlobStore.write_file`,
+  :meth:`BlobStore.check`): every read is decoded and verified against the
+  artifact's SHA-256 and size (through the local read cache for remote stores).
+- **exists / local files / listing** (:meth:`exists`, :meth:`local_path`,
+  :meth:`listing`, :meth:`sizes`).
+- **copy between two stores** as stored bytes (:meth:`BlobStore.copy_to`, used by
+  sync), verified by decoding while copying.
+- **sweep** for gc (:meth:`BlobStore.orphans`, :meth:`BlobStore.sweep`,
+  :meth:`BlobStore.remove_stale_staging`): unreferenced blobs older than the grace
+  period, re-checked under the digest lock at the moment each is deleted.
+
+Physical layout. Where a blob's bytes live is a :class:`BlobLayout`: publish,
+open, exists, list and the sweep's delete go through it, and nothing else here
+knows the backend's key scheme. :class:`LooseLayout` (today's only layout) keeps
+one backend object per blob, ``blobs/sha256/<2 hex>/<64 hex><codec suffix>``.
+The upcoming pack format (small blobs appended to immutable pack objects, read
+by offset) is a second layout: the blob key an artifact records stays its
+content address, and the layout resolves it (a pack index maps a key to a pack
+and an offset); :class:`BlobStore` then picks the layout per blob (by size at
+publish, by lookup at read), and the lease / digest-lock rules above stay as
+they are, since they are about digests, not objects.
+
+Nothing outside this module calls a backend for blob work; journals go through
+:mod:`artifactstore.manifests`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import io
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+
+from .backends.base import Backend, BlobWriter, ObjectInfo
+from .codecs.base import Codec
+from .errors import (
+    BackendError,
+    BlobMissingError,
+    CorruptDataError,
+    IntegrityError,
+    InvalidInputError,
+    UnknownCodecError,
+)
+from .faults import crash_point
+from .ids import new_id
+from .manifests import blob_key
+from .models import Artifact
+from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
+from .validation import OpenedSource
+
+if TYPE_CHECKING:
+    from .cache import BlobCache
+    from .catalog.sql import SQLCatalog
+    from .plugins import PluginRegistry
+
+__all__ = ["BLOBS", "SAMPLE", "ZERO_COPY_MIN", "BlobLayout", "BlobStore", "LooseLayout", "SweepResult"]
+
+log = logging.getLogger("artifactstore")
+#: The backend folder of loose blobs.
+BLOBS = "blobs/"
+#: How much of a source is read first: ``codec="auto"`` decides from it.
+SAMPLE = 64 << 10
+#: Raw files at least this large take the zero-copy paths (below, one buffered write is as fast).
+ZERO_COPY_MIN = 4 << 20
+_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
+
+
+# --- physical layouts ----------------------------------------------------------------------
+
+
+class BlobLayout(ABC):
+    """Where blobs physically live in a backend; the seam for a second layout (packs).
+
+    Keys are blob keys as artifacts record them (the content address,
+    :func:`artifactstore.manifests.blob_key`). A layout stages and publishes new
+    blobs, opens, finds, lists and deletes them; it knows nothing of the catalog,
+    leases or codecs beyond a key's suffix.
+    """
+
+    @abstractmethod
+    def key(self, sha256: str, suffix: str) -> str:
+        """The blob key of content ``sha256`` encoded with a codec of ``suffix``."""
+
+    @abstractmethod
+    def digest_of(self, key: str) -> str:
+        """The SHA-256 a blob key names."""
+
+    @abstractmethod
+    def writer(self) -> BlobWriter:
+        """Stage a new blob; :meth:`BlobWriter.commit` publishes it under its key atomically."""
+
+    @abstractmethod
+    def upload_file(self, path: Path, key: str) -> None:
+        """Publish the local file ``path`` as blob ``key`` (no staging copy)."""
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """The stored (encoded) bytes of ``key``; ``FileNotFoundError`` when absent."""
+
+    @abstractmethod
+    def download_file(self, key: str, path: Path) -> None:
+        """Copy the stored bytes of ``key`` into the local file ``path``."""
+
+    @abstractmethod
+    def info(self, key: str) -> ObjectInfo:
+        """Stored size and mtime of ``key``; ``FileNotFoundError`` when absent."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether blob ``key`` is stored."""
+
+    @abstractmethod
+    def find(self, sha256: str, suffixes: list[str]) -> list[ObjectInfo]:
+        """The stored blobs of content ``sha256`` among the codec ``suffixes`` given."""
+
+    @abstractmethod
+    def list(self) -> Iterator[ObjectInfo]:
+        """Every stored blob (staging objects excluded)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove blob ``key`` (absent is not an error). Only the sweep and a failed copy call it."""
+
+    @abstractmethod
+    def local_path(self, key: str) -> Path | None:
+        """The local file holding exactly the stored bytes of ``key``, if there is one."""
+
+    @abstractmethod
+    def staging_dir(self) -> Path | None:
+        """The local folder of staged files killed writers may leave behind, if any."""
+
+    @abstractmethod
+    def lock_dir(self, sha256: str, create: bool = True) -> Path | None:
+        """A local folder whose ``flock`` is the mutex of the digests it holds (local disk
+        only; ``None`` where writers coordinate through catalog leases instead)."""
+
+
+class LooseLayout(BlobLayout):
+    """One backend object per blob: ``blobs/sha256/<2 hex>/<64 hex><suffix>``."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def key(self, sha256: str, suffix: str) -> str:
+        return blob_key(sha256, suffix)
+
+    def digest_of(self, key: str) -> str:
+        return key.rsplit("/", 1)[-1][:64]
+
+    def writer(self) -> BlobWriter:
+        return self.backend.writer()
+
+    def upload_file(self, path: Path, key: str) -> None:
+        self.backend.upload_file(path, key)
+
+    def open_read(self, key: str) -> BinaryIO:
+        return self.backend.open_read(key)
+
+    def download_file(self, key: str, path: Path) -> None:
+        self.backend.download_file(key, path)
+
+    def info(self, key: str) -> ObjectInfo:
+        return self.backend.info(key)
+
+    def exists(self, key: str) -> bool:
+        return self.backend.exists(key)
+
+    def find(self, sha256: str, suffixes: list[str]) -> list[ObjectInfo]:
+        found = []
+        for suffix in suffixes:
+            try:
+                found.append(self.backend.info(self.key(sha256, suffix)))
+            except FileNotFoundError:
+                continue
+        return found
+
+    def list(self) -> Iterator[ObjectInfo]:
+        return self.backend.list(BLOBS)
+
+    def delete(self, key: str) -> None:
+        self.backend.delete(key)
+
+    def local_path(self, key: str) -> Path | None:
+        return self.backend.local_path(key)
+
+    def staging_dir(self) -> Path | None:
+        return self.backend.local_path("tmp")
+
+    def lock_dir(self, sha256: str, create: bool = True) -> Path | None:
+        # The blob's own folder (256 of them): no lock file to create or clean up.
+        path = self.backend.local_path(f"{BLOBS}sha256/{sha256[:2]}")
+        if path is not None and create:
+            path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What :meth:`BlobStore.sweep` did: blobs deleted, their stored bytes, and blobs
+    skipped because at deletion time they were referenced, leased, young or gone."""
+
+    swept: int
+    freed_bytes: int
+    skipped: int
+
+
+class _WriterGuard:
+    """Wraps a BlobWriter to tell backend failures apart from codec failures."""
+
+    def __init__(self, inner: BlobWriter) -> None:
+        self.inner = inner
+        self.failed: BaseException | None = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        try:
+            return self.inner.write(data)
+        except BaseException as exc:
+            self.failed = exc
+            raise
+
+
+class _CodecFailure(Exception):
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        super().__init__(str(exc))
+
+
+class _Tee(io.RawIOBase):
+    """Reads the raw source blob and writes every byte read to the destination writer.
+
+    Codec decoders read from it; closing it does nothing (the caller drains it
+    to the end and closes the source itself).
+    """
+
+    def __init__(self, src: BinaryIO, dest: BlobWriter, progress: Callable[[int], None] | None) -> None:
+        super().__init__()
+        self._src = src
+        self._dest = dest
+        self._progress = progress
+        self.n = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self._src.read(len(view))
+        if not data:
+            return 0
+        n = len(data)
+        view[:n] = data
+        self._dest.write(data)
+        self.n += n
+        if self._progress is not None:
+            self._progress(n)
+        return n
+
+    def drain(self) -> None:
+        while self.readinto(bytearray(CHUNK)):
+            pass
+
+    def close(self) -> None:  # the decoder may close its source; the caller owns it
+        pass
+
+
+def _decode_sha(codec: Codec, raw: BinaryIO) -> str | None:
+    """SHA-256 of the decoded content of ``raw``, or ``None`` if it cannot be decoded."""
+    try:
+        dec = codec.decoder(raw)
+        try:
+            sha, _size = pump(dec.read, lambda _b: None, None)
+        finally:
+            if dec is not raw:
+                dec.close()
+        return sha
+    except CorruptDataError as exc:  # the codec contract: damaged data raises this
+        log.debug("decoding failed: %s", exc)
+        return None
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+@contextlib.contextmanager
+def _flocked(path: Path, how: int) -> Iterator[None]:
+    """Hold ``flock(how)`` on ``path`` (a folder or a file) for the ``with`` block. An
+    ``flock`` belongs to its open file description: threads exclude each other like
+    processes do, and a killed holder's lock is gone with it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, how)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# --- the blob store ------------------------------------------------------------------------
+
+
+class BlobStore:
+    """The blobs of one store: publish, read, verify, copy, sweep (see the module doc).
+
+    ``store.blobs`` of an :class:`~artifactstore.store.ArtifactStore`. Thread-safe.
+    ``catalog`` provides the leases and digest locks (``lease_digest``,
+    ``sweep_blobs``...); ``registry`` the codecs; ``cache`` the local read cache
+    (``None``: read the backend directly).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        catalog: SQLCatalog,
+        registry: PluginRegistry,
+        *,
+        cache: BlobCache | None = None,
+        layout: BlobLayout | None = None,
+    ) -> None:
+        self.layout: BlobLayout = layout or LooseLayout(backend)
+        self.catalog = catalog
+        self.registry = registry
+        self.cache = cache
+        #: Whether the blobs live on another machine (object stores): new content is then
+        #: uploaded without asking first whether an unreferenced copy exists.
+        self.is_remote = backend.is_remote
+        self.url = backend.url
+        #: How long a lease protects a blob from gc while the put that took it finishes.
+        self.lease_seconds = 3600.0
+        self.hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="artifactstore-hash")
+        self._codecs: dict[str, Codec] = {}
+        self._lock = threading.Lock()
+        self._pins: dict[str, int] = {}  # local lease token -> descriptor holding LOCK_SH on the blob
+
+    def close(self) -> None:
+        """Stop the hashing threads (waiting for running work) and drop every lease still held."""
+        self.hash_pool.shutdown(wait=True)
+        with self._lock:
+            tokens = list(self._pins)
+        self.release(tokens)
+
+    # --- leases --------------------------------------------------------------------------
+
+    def release(self, tokens: Iterable[str]) -> None:
+        """After the catalog transaction that committed (or failed to commit) the artifacts
+        whose blob fields carried ``tokens`` (their ``leases``): drop the local-disk leases
+        among them. Catalog leases are released by that transaction itself; unknown tokens
+        are ignored, so passing every token of a batch is right."""
+        for token in tokens:
+            with self._lock:
+                fd = self._pins.pop(token, None)
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
+
+    def _pin(self, key: str) -> str:
+        """A local-disk lease on blob ``key``: ``LOCK_SH`` on its file until :meth:`release`
+        (the sweep deletes a blob only if it can lock it exclusively). Under the digest mutex."""
+        path = self.layout.local_path(key)
+        assert path is not None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        token = new_id()
+        with self._lock:
+            self._pins[token] = fd
+        return token
+
+    # --- codecs --------------------------------------------------------------------------
+
+    def codec(self, name: str) -> Codec:
+        """The cached instance of the codec registered as ``name`` (``UnknownCodecError`` if none)."""
+        with self._lock:
+            c = self._codecs.get(name)
+        if c is not None:
+            return c
+        codec = self.registry.codec(name)  # checks codec.name == name
+        with self._lock:
+            self._codecs[name] = codec
+        return codec
+
+    def codec_suffixes(self) -> dict[str, str]:
+        """Every registered codec's blob-key suffix, by codec name."""
+        return {n: self.codec(n).suffix for n in self.registry.names("codec")}
+
+    def codec_of(self, key: str, hint: str | None = None) -> tuple[str, Codec]:
+        """(sha256, codec) of blob key ``key``, the codec found by the key's suffix (``hint``,
+        a codec name, is tried first); ``UnknownCodecError`` if no registered codec has it."""
+        sha = self.layout.digest_of(key)
+        suffix = key.rsplit("/", 1)[-1][64:]
+        if hint is not None:
+            try:
+                codec = self.codec(hint)
+                if codec.suffix == suffix:
+                    return sha, codec
+            except UnknownCodecError:
+                pass
+        for suf, name in sorted(((s, n) for n, s in self.codec_suffixes().items()), key=lambda t: -len(t[0])):
+            if suf == suffix:
+                return sha, self.codec(name)
+        raise UnknownCodecError(f"(suffix {suffix!r} of {key})", self.registry.names("codec"))
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def publish(
+        self, src: OpenedSource, codec_name: str, member_name: str, progress: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
+        """Stream one source into a blob; return the artifact's blob fields.
+
+        The fields are ``sha256``, ``size``, ``codec``, ``blob_key``, ``stored_size``,
+        ``leases`` (to release in the transaction that commits the artifact: pass the
+        fields to ``SQLCatalog.insert_artifacts``) and, when the codec failed and the
+        content was stored raw instead, ``codec_error``. ``codec_name="auto"`` picks
+        zstd or none from the first 64 KiB. A codec failure falls back to ``none``
+        (re-reading the source, spooled first if it cannot be re-read); a backend
+        failure raises :class:`~artifactstore.errors.BackendError` and publishes nothing.
+        """
+        sample = src.f.read(SAMPLE)
+        if codec_name == "auto":
+            from .codecs.detect import choose_auto_codec
+
+            codec_name = choose_auto_codec(sample, member_name)
+        codec = self.codec(codec_name)
+        spool: IO[bytes] | None = None
+        try:
+            if codec_name != "none" and (src.reopen is None or (codec.needs_size and src.size is None)):
+                # A stream we cannot re-read: spool it to a local temp file first so that a
+                # codec failure can fall back to storing raw (and tar can learn the size).
+                spool = tempfile.TemporaryFile(prefix="artifactstore-spool-")  # noqa: SIM115
+                spool.write(sample)
+                shutil.copyfileobj(src.f, spool, CHUNK)
+                size = spool.tell()
+                spool.seek(0)
+                sample = spool.read(SAMPLE)
+                keep = spool
+                src = OpenedSource(spool, size, src.default_name, lambda: (keep.seek(0), keep)[1], False)
+            try:
+                if (codec.name == "none" and src.path is not None and self.is_remote
+                        and (src.size or 0) >= ZERO_COPY_MIN):
+                    return self._upload_raw(src, sample, progress)
+                return self._encode(src, sample, codec, member_name, progress)
+            except _CodecFailure as failure:
+                if src.reopen is None:
+                    raise failure.exc from None
+                log.warning("codec %s failed (%s); storing %s uncompressed", codec.name, failure.exc, member_name)
+                src = OpenedSource(src.reopen(), src.size, src.default_name, None, False)
+                fields = self._encode(src, src.f.read(SAMPLE), self.codec("none"), member_name, progress)
+                fields["codec_error"] = f"{codec.name}: {type(failure.exc).__name__}: {failure.exc}"
+                return fields
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def _encode(
+        self, src: OpenedSource, sample: bytes, codec: Codec, member_name: str, progress: Callable[[int], None] | None
+    ) -> dict[str, Any]:
+        writer = self.layout.writer()
+        guard = _WriterGuard(writer)
+        try:
+            try:
+                enc = codec.encoder(guard, size=src.size, member_name=member_name)
+
+                def write(chunk: bytes) -> None:
+                    try:
+                        enc.write(chunk)
+                    except BaseException as exc:
+                        if guard.failed is not None:
+                            raise
+                        raise _CodecFailure(exc) from exc
+
+                fast = self._copy_raw(src, writer, codec, progress)
+                if fast is not None:
+                    sha, size = fast
+                else:
+                    sha, size = pump(src.f.read, write, self.hash_pool, first=sample, progress=progress)
+                try:
+                    enc.finish()
+                except BaseException as exc:
+                    if guard.failed is not None:
+                        raise
+                    raise _CodecFailure(exc) from exc
+            except _CodecFailure:
+                raise
+            except (OSError, BackendError) as exc:
+                if guard.failed is not None:
+                    raise BackendError(
+                        f"writing to {self.url} failed: {type(exc).__name__}: {exc}", url=self.url
+                    ) from exc
+                raise
+            if src.size is not None and size != src.size and src.close:
+                raise InvalidInputError(f"source changed while it was read ({src.size} -> {size} bytes)")
+            key = self.layout.key(sha, codec.suffix)
+            return self._publish(sha, size, key, codec.name, writer.bytes_written,
+                                 lambda: writer.commit(key), writer.abort)
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _publish(
+        self, sha: str, size: int, key: str, codec_name: str, stored: int,
+        commit: Callable[[], None], abort: Callable[[], None],
+    ) -> dict[str, Any]:
+        """Publish the staged bytes under ``key`` (``commit``), or reuse a stored blob with
+        the same digest (``abort``), deciding under the digest lock in the transaction that
+        takes this put's lease; return the artifact's blob fields."""
+        fields: dict[str, Any] = {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key,
+                                  "stored_size": stored}
+        lock_dir = self.layout.lock_dir(sha)
+        if lock_dir is not None:
+            # Local disk: the digest's folder lock is the mutex of its writers and of the
+            # sweep; the blob is pinned (LOCK_SH) before the mutex is released, and the pin
+            # dies with a killed writer, so its orphan is not protected beyond its life.
+            with _flocked(lock_dir, fcntl.LOCK_EX):
+                chosen = self._decide(fields, self.catalog.blob_of(sha), 0, commit, abort)
+                token = self._pin(str(chosen["blob_key"]))
+            crash_point("after-blob-publish")
+            return {**chosen, "leases": [token]}
+        decided: list[dict[str, Any]] = []  # a retried transaction must not decide twice
+
+        def decide(existing: tuple[str, str, int] | None, others: int) -> dict[str, Any]:
+            if not decided:
+                decided.append(self._decide(fields, existing, others, commit, abort))
+            return decided[0]
+
+        token, chosen = self.catalog.lease_digest(sha, self.lease_seconds, decide)
+        crash_point("after-blob-publish")
+        return {**chosen, "leases": [token]}
+
+    def _decide(
+        self, fields: dict[str, Any], existing: tuple[str, str, int] | None, others: int,
+        commit: Callable[[], None], abort: Callable[[], None],
+    ) -> dict[str, Any]:
+        # Under the digest lock: ``existing`` is a committed artifact's blob of this digest,
+        # ``others`` the number of other writers' unexpired leases on it (a writer that
+        # published and has not committed yet, or one that reuses a stored blob).
+        key = str(fields["blob_key"])
+        broken: str | None = None
+        if existing is not None:
+            ekey, ecodec, estored = existing
+            if self._blob_intact(ekey, estored):
+                abort()
+                return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored}
+            if ekey == key:
+                # Healing dedup: the stored blob is missing or truncated; our staged copy of the
+                # same content replaces it, for every artifact that shares it.
+                log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
+                commit()
+                return fields
+            broken = ekey
+        if existing is not None or others or not self.is_remote:
+            # Another writer's blob of this content (published, not yet committed), or an
+            # unreferenced one awaiting gc: reuse it, whatever its codec (stored once).
+            # New content on an object store with no writer in flight skips this round trip
+            # and uploads (an unreferenced copy with the same bytes is simply replaced).
+            suffixes = sorted(set(self.codec_suffixes().values()))
+            own = key.rsplit("/", 1)[-1][64:]
+            found = [o for o in self.layout.find(str(fields["sha256"]), [own] + [s for s in suffixes if s != own])
+                     if o.key != broken]
+            if found:
+                hit = found[0]
+                try:
+                    _sha, codec = self.codec_of(hit.key)
+                except UnknownCodecError:
+                    codec = None
+                if codec is not None:
+                    abort()
+                    return {**fields, "codec": codec.name, "blob_key": hit.key, "stored_size": hit.size}
+        commit()
+        return fields
+
+    def _blob_intact(self, key: str, stored_size: int) -> bool:
+        """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
+        try:
+            return self.layout.info(key).size == stored_size
+        except FileNotFoundError:
+            return False
+
+    def _upload_raw(self, src: OpenedSource, sample: bytes, progress: Callable[[int], None] | None) -> dict[str, Any]:
+        """A large raw file to an object store: hash it, then upload straight from the file
+        (multipart/resumable/block upload): no local staging copy of the whole file."""
+        assert src.path is not None
+        before = os.stat(src.path)
+        sha, size = pump(src.f.read, lambda _b: None, self.hash_pool, first=sample, progress=progress)
+        key = self.layout.key(sha, "")
+        path = src.path
+
+        def upload() -> None:
+            self.layout.upload_file(path, key)
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or after.st_size != size:
+                self.layout.delete(key)
+                raise InvalidInputError(f"source file {path} changed while it was uploaded")
+
+        return self._publish(sha, size, key, "none", size, upload, lambda: None)
+
+    def _copy_raw(
+        self, src: OpenedSource, writer: BlobWriter, codec: Codec, progress: Callable[[int], None] | None
+    ) -> tuple[str, int] | None:
+        """Large raw file onto local disk: copy in the kernel, hash in the second thread.
+
+        Returns ``None`` when the zero-copy path does not apply (then nothing was written).
+        """
+        if codec.name != "none" or src.path is None or (src.size or 0) < ZERO_COPY_MIN:
+            return None
+        fd = writer.staged_fd()
+        if fd is None:
+            return None
+        try:
+            result = copy_and_hash(src.f.fileno(), fd, self.hash_pool, progress=progress)
+        except OSError as exc:
+            if exc.errno in _NO_COPY_RANGE and os.fstat(fd).st_size == 0:
+                return None  # e.g. across filesystems on an old kernel: use the plain copy
+            raise
+        writer.note_written(result[1])
+        return result
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _check_blob_file(self, art: Artifact, path: Path) -> None:
+        """Decode and hash a downloaded blob before the read cache admits it."""
+        with open(path, "rb") as f:
+            try:
+                dec = self.codec(art.codec).decoder(f)
+                sha, size = pump(dec.read, lambda _b: None, self.hash_pool)
+            except CorruptDataError as exc:  # the codec contract: damaged blobs raise this
+                raise exc.with_artifact(art.id, art.sha256) from None
+        if sha != art.sha256 or size != art.size:
+            raise IntegrityError(art.id, art.sha256, sha, f"downloaded blob decodes to {size} bytes")
+
+    def open_decoded(self, art: Artifact, use_cache: bool = True) -> tuple[BinaryIO, tuple[Any, ...]]:
+        """The decoded (not yet verified) content of ``art``'s blob, and the raw streams to
+        close after it; :class:`BlobMissingError` if the blob is absent. ``use_cache=False``
+        reads the backend itself, bypassing the read cache."""
+        codec = self.codec(art.codec)
+        try:
+            if use_cache and self.cache is not None:
+                raw = self.cache.open(
+                    art.blob_key,
+                    fetch=lambda p: self.layout.download_file(art.blob_key, p),
+                    verify=lambda p: self._check_blob_file(art, p),
+                    size=art.stored_size,
+                )
+            else:
+                raw = self.layout.open_read(art.blob_key)
+        except FileNotFoundError:
+            raise BlobMissingError(art.id, art.blob_key) from None
+        try:
+            return codec.decoder(raw), (raw,)
+        except BaseException:
+            raw.close()
+            raise
+
+    def open(self, art: Artifact) -> BinaryIO:
+        """A binary stream of ``art``'s bytes, verified against its SHA-256 and size as it is
+        read: the read that reaches the end raises :class:`IntegrityError` on a mismatch."""
+        dec, closers = self.open_decoded(art)
+        reader = VerifyingReader(dec, art.sha256, art.size, art.id, closers)
+        return io.BufferedReader(reader, CHUNK)  # type: ignore[return-value]
+
+    def write_file(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None = None) -> None:
+        """Write ``art``'s bytes into ``tmp``, verify them, then rename ``tmp`` onto ``out``
+        (``tmp`` is removed on failure). A damaged cached copy is dropped and the backend
+        read once more."""
+        try:
+            self._get_once(art, tmp, out, progress, use_cache=True)
+        except IntegrityError:
+            if self.cache is None:
+                raise
+            # A damaged cached copy: drop it and read the backend itself once.
+            self.cache.discard(art.blob_key)
+            self._get_once(art, tmp, out, progress, use_cache=False)
+
+    def _get_once(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None,
+                  use_cache: bool) -> None:
+        if self._get_raw_local(art, tmp, out, progress):
+            return
+        if not (use_cache and self.cache is not None) and self._get_raw_remote(art, tmp, out, progress):
+            return
+        dec, closers = self.open_decoded(art, use_cache)
+        try:
+            with open(tmp, "wb") as f:
+                sha, size = pump(dec.read, f.write, self.hash_pool, progress=progress)
+            if sha != art.sha256 or size != art.size:
+                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
+            os.replace(tmp, out)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        finally:
+            dec.close()
+            for c in closers:
+                c.close()
+
+    def _get_raw_remote(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
+        """Large raw blob on an object store, no cache: one streaming download (the client's own
+        fast path), then hash the file before it replaces ``out``."""
+        if art.codec != "none" or not self.is_remote or art.size < ZERO_COPY_MIN:
+            return False
+        try:
+            try:
+                self.layout.download_file(art.blob_key, tmp)
+            except FileNotFoundError:
+                raise BlobMissingError(art.id, art.blob_key) from None
+            with open(tmp, "rb") as f:
+                sha, size = pump(f.read, lambda _b: None, self.hash_pool, progress=progress)
+            if sha != art.sha256 or size != art.size:
+                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
+            os.replace(tmp, out)
+            return True
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def _get_raw_local(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
+        """Raw blob on local disk: kernel copy + hash of what landed in ``tmp``, in two threads."""
+        blob = self.layout.local_path(art.blob_key)
+        if art.codec != "none" or blob is None or art.size < ZERO_COPY_MIN:
+            return False
+        try:
+            src = open(blob, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise BlobMissingError(art.id, art.blob_key) from None
+        try:
+            with src, open(tmp, "w+b") as dst:
+                try:
+                    sha, size = copy_and_hash(src.fileno(), dst.fileno(), self.hash_pool, progress=progress)
+                except OSError as exc:
+                    if exc.errno in _NO_COPY_RANGE and os.fstat(dst.fileno()).st_size == 0:
+                        return False
+                    raise
+            if sha != art.sha256 or size != art.size:
+                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
+            os.replace(tmp, out)
+            return True
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def check(self, art: Artifact, progress: Callable[[int], None] | None = None) -> str:
+        """Re-read and re-hash ``art``'s blob from the backend itself (not the read cache):
+        ``"ok"``, ``"corrupt"`` (wrong hash or size, or undecodable) or ``"missing"``."""
+        try:
+            dec, closers = self.open_decoded(art, use_cache=False)  # check the backend itself
+        except BlobMissingError:
+            return "missing"
+        try:
+            sha, size = pump(dec.read, lambda _b: None, self.hash_pool, progress=progress)
+            return "ok" if sha == art.sha256 and size == art.size else "corrupt"
+        except (OSError, ValueError) as exc:  # CorruptDataError (an OSError) on a damaged blob
+            log.warning("blob %s unreadable: %s", art.blob_key, exc)
+            return "corrupt"
+        finally:
+            dec.close()
+            for c in closers:
+                c.close()
+
+    # --- presence ------------------------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        """Whether blob ``key`` is stored."""
+        return self.layout.exists(key)
+
+    def local_path(self, key: str) -> Path | None:
+        """The local file holding blob ``key`` as stored (local disk only, else ``None``):
+        the original bytes when its codec is ``none``, else a standard file of the codec's
+        format. For hard links, reflinks and the seed facade's ``file_path``; never write to it."""
+        return self.layout.local_path(key)
+
+    def listing(self) -> Iterator[ObjectInfo]:
+        """Every stored blob with its stored size and mtime."""
+        return self.layout.list()
+
+    def sizes(self) -> dict[str, int]:
+        """Stored size of every stored blob, by key."""
+        return {o.key: o.size for o in self.layout.list()}
+
+    # --- copying between stores ----------------------------------------------------------
+
+    def check_key(self, key: str, codec_hint: str | None = None) -> bool:
+        """Whether blob ``key`` decodes to the SHA-256 its key names (absent: ``False``)."""
+        sha, codec = self.codec_of(key, codec_hint)
+        try:
+            raw = self.layout.open_read(key)
+        except FileNotFoundError:
+            return False
+        try:
+            return _decode_sha(codec, raw) == sha
+        finally:
+            raw.close()
+
+    def copy_to(self, dst: BlobStore, key: str, codec_hint: str | None = None, *, verify: bool = True,
+                progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+        """Copy blob ``key`` into ``dst`` as stored bytes (never re-encoded), published there
+        atomically; with ``verify`` it is decoded while copied and published only if it
+        decodes to the SHA-256 its key names. Returns ``("ok" | "corrupt" | "missing",
+        stored bytes copied)``."""
+        sha, codec = self.codec_of(key, codec_hint)
+        try:
+            raw = self.layout.open_read(key)
+        except FileNotFoundError:
+            return "missing", 0
+        writer = dst.layout.writer()
+        try:
+            tee = _Tee(raw, writer, progress)
+            if verify and not codec.needs_seekable and _decode_sha(codec, tee) != sha:  # type: ignore[arg-type]
+                writer.abort()
+                return "corrupt", 0
+            tee.drain()  # a decoder may stop before the end of the raw bytes (trailers, padding)
+            writer.commit(key)
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            raw.close()
+        if verify and codec.needs_seekable and not dst.check_key(key, codec.name):
+            # zip needs a seekable source: checked after the copy, from the destination.
+            dst.layout.delete(key)
+            return "corrupt", 0
+        return "ok", tee.n
+
+    # --- gc ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _too_young(mtime: float | None, grace: float, now: float) -> bool:
+        # No clock to judge an object's age by: never swept (unless asked for grace 0).
+        return (mtime is None and grace > 0) or (mtime is not None and now - mtime < grace)
+
+    def orphans(self, referenced: set[str], grace: float, now: float | None = None) -> list[tuple[str, int]]:
+        """(key, stored size) of every stored blob not in ``referenced`` and older than ``grace``
+        seconds: what a sweep would consider (it re-checks each under the digest lock)."""
+        now = time.time() if now is None else now
+        return [(o.key, o.size) for o in self.layout.list()
+                if o.key not in referenced and not self._too_young(o.mtime, grace, now)]
+
+    def sweep(self, grace: float, now: float | None = None) -> SweepResult:
+        """Delete every blob that nothing references or leases and that is older than ``grace``.
+
+        Expired leases are dropped first. Candidates come from a listing; each batch is then
+        re-checked in one catalog transaction holding the candidates' digest locks (the
+        locks a publish takes with its lease: ``SQLCatalog.sweep_blobs``), and each blob's
+        mtime is re-read just before it is deleted, so a blob a writer published or
+        re-published after the listing is kept.
+        """
+        self.catalog.expire_leases()
+        now = time.time() if now is None else now
+        candidates: list[tuple[str, str]] = []
+        sizes: dict[str, int] = {}
+        for key, size in self.orphans(self.catalog.referenced_blob_keys(), grace, now):
+            candidates.append((self.layout.digest_of(key), key))
+            sizes[key] = size
+        # Batches: one guarded transaction per batch, not per blob (90k blobs: 440 s -> seconds).
+        # Smaller on object stores, where each delete is a round trip made under the digest locks.
+        step = 100 if self.is_remote or self.catalog.dialect == "postgresql" else 500
+        swept = skipped = freed = 0
+        for i in range(0, len(candidates), step):
+            done, skip = self.catalog.sweep_blobs(candidates[i : i + step], lambda k: self._delete_if_old(k, grace))
+            swept += len(done)
+            freed += sum(sizes[k] for k in done)
+            skipped += skip
+        return SweepResult(swept, freed, skipped)
+
+    def _delete_if_old(self, key: str, grace: float) -> bool:
+        # Under the catalog's digest lock. Re-read the object: a concurrent gc may have removed
+        # it, or a writer may have just re-uploaded the same content (a fresh mtime) after our
+        # listing. On local disk, also under the digest's folder mutex, and only if no writer
+        # pins the blob (a put between its publish and its catalog commit).
+        lock_dir = self.layout.lock_dir(self.layout.digest_of(key), create=False)
+        if lock_dir is None:
+            return self._delete_unpinned(key, grace)
+        try:
+            with _flocked(lock_dir, fcntl.LOCK_EX):
+                return self._delete_unpinned(key, grace)
+        except FileNotFoundError:
+            return False
+
+    def _delete_unpinned(self, key: str, grace: float) -> bool:
+        path = self.layout.local_path(key)
+        if path is not None:
+            try:
+                with _flocked(path, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                    return self._delete_old(key, grace)
+            except FileNotFoundError:
+                return False
+            except BlockingIOError:
+                return False  # pinned by a writer that has not committed yet
+        return self._delete_old(key, grace)
+
+    def _delete_old(self, key: str, grace: float) -> bool:
+        try:
+            info = self.layout.info(key)
+        except FileNotFoundError:
+            return False
+        if self._too_young(info.mtime, grace, time.time()):
+            return False
+        self.layout.delete(key)
+        return True
+
+    def remove_stale_staging(self, grace: float, now: float | None = None) -> int:
+        """Remove staging files (``tmp/*.part``) left by killed writers, older than the grace period."""
+        root = self.layout.staging_dir()
+        if root is None or not root.is_dir():
+            return 0
+        now = time.time() if now is None else now
+        n = 0
+        for p in root.iterdir():
+            try:
+                if now - p.stat().st_mtime >= grace:
+                    p.unlink()
+                    n += 1
+            except FileNotFoundError:
+                continue
+        return n
