@@ -349,7 +349,7 @@ def _check_sha_size(member: str, where: str, d: Mapping[str, Any]) -> tuple[str,
 
 def _check_manifest(member: str, aid: str, data: bytes) -> dict[str, Any]:
     """Validate one manifest as strictly as put() validates its arguments; return the row fields."""
-    # The store's own validators (private to store.py, same package): an archive
+    # The store's own validators (artifactstore.validation): an archive
     # entry must pass exactly what a put() call would have to pass.
     from .validation import FIELDS, check_field, check_metadata, check_tags, type_of
 

@@ -57,3 +57,21 @@ def test_no_new_private_access_across_modules() -> None:
 def test_allowlist_only_shrinks() -> None:
     stale = sorted(set(ALLOWED) - _offenders())
     assert not stale, f"these offenders are gone: remove them from ALLOWED in tests/test_layering.py: {stale}"
+
+
+#: Modules that work on a store's blobs only through its blob layer (``store.blobs``,
+#: artifactstore/blobs.py) and on its journals only through artifactstore/manifests.py.
+THROUGH_THE_BLOB_LAYER = ("gc", "sync", "archive", "checkout", "compat/manager", "store/writing", "store/reading",
+                          "store/evaluations", "store/reindex", "store/opening", "store/artifact_store")
+
+
+def test_operations_do_not_call_a_backend() -> None:
+    found = []
+    for module in THROUGH_THE_BLOB_LAYER:
+        path = PACKAGE / f"{module}.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # X.backend.<anything but its url>: a backend call
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "backend" and node.attr != "url"):
+                found.append(f"{module}: {ast.unparse(node)}")
+    assert not found, f"blob and journal work goes through store.blobs / store.manifests: {found}"
