@@ -22,7 +22,10 @@ of the *original* bytes. :class:`BlobStore` owns its whole life cycle:
     dropped by :meth:`BlobStore.release` after the catalog commit; the sweep
     deletes a blob only while it holds the folder lock and an exclusive lock
     of the file. Both die with their process: a killed writer's orphan is not
-    protected beyond its life (gc can remove it at once).
+    protected beyond its life (gc can remove it at once). A BlobStore holding
+    :data:`PIN_LIMIT` such leases (a large batch) takes catalog leases (below)
+    for the next ones, before the mutex; a filesystem without ``flock`` uses
+    the catalog path throughout.
   - *elsewhere* (object stores, ``memory://``): one catalog write transaction
     holding the digest lock (``SQLCatalog.lease_digest``: a PostgreSQL
     advisory lock per digest bucket, SQLite's write lock) makes the decision,
@@ -102,7 +105,7 @@ if TYPE_CHECKING:
     from .catalog.sql import SQLCatalog
     from .plugins import PluginRegistry
 
-__all__ = ["BLOBS", "SAMPLE", "ZERO_COPY_MIN", "BlobLayout", "BlobStore", "LooseLayout", "SweepResult"]
+__all__ = ["BLOBS", "PIN_LIMIT", "SAMPLE", "ZERO_COPY_MIN", "BlobLayout", "BlobStore", "LooseLayout", "SweepResult"]
 
 log = logging.getLogger("artifactstore")
 #: The backend folder of loose blobs.
@@ -111,6 +114,8 @@ BLOBS = "blobs/"
 SAMPLE = 64 << 10
 #: Raw files at least this large take the zero-copy paths (below, one buffered write is as fast).
 ZERO_COPY_MIN = 4 << 20
+#: Most local-disk leases (open descriptors) one BlobStore holds at once; more use catalog leases.
+PIN_LIMIT = 64
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 
 
@@ -189,6 +194,7 @@ class LooseLayout(BlobLayout):
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self._flock_works: bool | None = None  # probed once, on the first local lock
 
     def key(self, sha256: str, suffix: str) -> str:
         return blob_key(sha256, suffix)
@@ -238,8 +244,14 @@ class LooseLayout(BlobLayout):
     def lock_dir(self, sha256: str, create: bool = True) -> Path | None:
         # The blob's own folder (256 of them): no lock file to create or clean up.
         path = self.backend.local_path(f"{BLOBS}sha256/{sha256[:2]}")
-        if path is not None and create:
+        if path is None or self._flock_works is False:
+            return None
+        if create:
             path.mkdir(parents=True, exist_ok=True)
+        if self._flock_works is None and path.is_dir():
+            self._flock_works = _flock_works(path)
+            if not self._flock_works:
+                return None
         return path
 
 
@@ -335,6 +347,28 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+_NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
+
+
+def _flock_works(path: Path) -> bool:
+    """Whether ``flock`` works on this filesystem (some network and FUSE filesystems refuse it:
+    writers then coordinate through catalog leases, as on object stores)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except BlockingIOError:
+        return True  # held exclusively by someone else right now: it works
+    except OSError as exc:
+        if exc.errno not in _NO_FLOCK:
+            raise
+        log.info("flock is not supported under %s (%s): blob leases go through the catalog", path, exc)
+        return False
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -572,9 +606,19 @@ class BlobStore:
             # Local disk: the digest's folder lock is the mutex of its writers and of the
             # sweep; the blob is pinned (LOCK_SH) before the mutex is released, and the pin
             # dies with a killed writer, so its orphan is not protected beyond its life.
-            with _flocked(lock_dir, fcntl.LOCK_EX):
-                chosen = self._decide(fields, self.catalog.blob_of(sha), 0, commit, abort)
-                token = self._pin(str(chosen["blob_key"]))
+            with self._lock:
+                pin = len(self._pins) < PIN_LIMIT
+            # Past PIN_LIMIT pins (a large put_many, an archive import), the lease is a catalog
+            # row taken before the mutex, as elsewhere: descriptors are not unbounded.
+            lease = None if pin else self.catalog.take_lease(sha, self.lease_seconds)
+            try:
+                with _flocked(lock_dir, fcntl.LOCK_EX):
+                    chosen = self._decide(fields, self.catalog.blob_of(sha), 0, commit, abort)
+                    token = self._pin(str(chosen["blob_key"])) if lease is None else lease
+            except BaseException:
+                if lease is not None:
+                    self.catalog.release_leases_now([lease])
+                raise
             crash_point("after-blob-publish")
             return {**chosen, "leases": [token]}
         decided: list[dict[str, Any]] = []  # a retried transaction must not decide twice

@@ -362,3 +362,29 @@ def test_blob_store_is_the_stores_blob_layer(store: ArtifactStore) -> None:
     assert store.codec("zstd") is store.blobs.codec("zstd")
     assert store.codec_suffixes() == store.blobs.codec_suffixes()
     assert os.fspath(store.local_root() or "") == os.fspath(store.blobs.local_path("") or "")
+
+
+def test_past_the_pin_limit_leases_are_catalog_rows(store: ArtifactStore) -> None:
+    from artifactstore.blobs import PIN_LIMIT
+
+    held = [_publish(store, f"batch member {i}".encode() * 50, "none") for i in range(PIN_LIMIT + 3)]
+    res = gc.apply(store, gc.plan(store, ["keep_all"], grace_seconds=0))
+    assert res.swept_blobs == 0 and res.skipped_blobs == PIN_LIMIT + 3
+    tokens = [t for f in held for t in f["leases"]]
+    store.blobs.release(tokens)  # the local pins
+    res = gc.apply(store, gc.plan(store, ["keep_all"], grace_seconds=0))
+    assert res.swept_blobs == PIN_LIMIT and res.skipped_blobs == 3  # the catalog leases still hold
+    store.catalog.release_leases_now(tokens)
+    assert gc.apply(store, gc.plan(store, ["keep_all"], grace_seconds=0)).swept_blobs == 3
+
+
+def test_without_flock_leases_are_catalog_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import artifactstore.blobs as blobs_module
+
+    monkeypatch.setattr(blobs_module, "_flock_works", lambda _path: False)
+    with artifactstore.open(tmp_path / "s") as s:
+        assert s.blobs.layout.lock_dir("ab" * 32) is None
+        _published_then_swept(s)
+    with artifactstore.open(tmp_path / "t") as s:
+        contents = _contents(4)
+        _assert_stored_once(s, _threads_put_at_once(s, contents, 4), len(contents))
