@@ -421,7 +421,8 @@ class BlobStore:
         self.hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="artifactstore-hash")
         self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
-        self._pins: dict[str, int] = {}  # local lease token -> descriptor holding LOCK_SH on the blob
+        # local lease token -> (descriptor holding LOCK_SH on the blob, the pid that took it)
+        self._pins: dict[str, tuple[int, int]] = {}
 
     def close(self) -> None:
         """Stop the hashing threads (waiting for running work) and drop every lease still held."""
@@ -439,12 +440,15 @@ class BlobStore:
         are ignored, so passing every token of a batch is right."""
         for token in tokens:
             with self._lock:
-                fd = self._pins.pop(token, None)
-            if fd is not None:
-                try:
+                pin = self._pins.pop(token, None)
+            if pin is None:
+                continue
+            fd, pid = pin
+            try:
+                if pid == os.getpid():  # a forked child only closes its copy: the parent's lock stays
                     fcntl.flock(fd, fcntl.LOCK_UN)
-                finally:
-                    os.close(fd)
+            finally:
+                os.close(fd)
 
     def _pin(self, key: str) -> str:
         """A local-disk lease on blob ``key``: ``LOCK_SH`` on its file until :meth:`release`
@@ -459,7 +463,7 @@ class BlobStore:
             raise
         token = new_id()
         with self._lock:
-            self._pins[token] = fd
+            self._pins[token] = (fd, os.getpid())
         return token
 
     # --- codecs --------------------------------------------------------------------------
@@ -504,9 +508,12 @@ class BlobStore:
         """Stream one source into a blob; return the artifact's blob fields.
 
         The fields are ``sha256``, ``size``, ``codec``, ``blob_key``, ``stored_size``,
-        ``leases`` (to release in the transaction that commits the artifact: pass the
-        fields to ``SQLCatalog.insert_artifacts``) and, when the codec failed and the
-        content was stored raw instead, ``codec_error``. ``codec_name="auto"`` picks
+        ``leases`` and, when the codec failed and the content was stored raw instead,
+        ``codec_error``. The leases hold the blob until the artifact is committed: pass the
+        fields to ``SQLCatalog.insert_artifacts`` (which drops catalog leases in its
+        transaction), then call :meth:`release` with them
+        (:meth:`ArtifactStore.commit_rows <artifactstore.store.writing.WritePath.commit_rows>`
+        does both). ``codec_name="auto"`` picks
         zstd or none from the first 64 KiB. A codec failure falls back to ``none``
         (re-reading the source, spooled first if it cannot be re-read); a backend
         failure raises :class:`~artifactstore.errors.BackendError` and publishes nothing.
