@@ -388,3 +388,18 @@ def test_without_flock_leases_are_catalog_rows(tmp_path: Path, monkeypatch: pyte
     with artifactstore.open(tmp_path / "t") as s:
         contents = _contents(4)
         _assert_stored_once(s, _threads_put_at_once(s, contents, 4), len(contents))
+
+
+def test_a_forked_child_cannot_drop_its_parents_lease(store: ArtifactStore) -> None:
+    fields = _publish(store, b"pinned by the parent" * 100, "none")
+    pid = os.fork()
+    if pid == 0:  # the child releases (or closes) the store it inherited
+        try:
+            store.blobs.release(fields["leases"])
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    res = gc.apply(store, gc.plan(store, ["keep_all"], grace_seconds=0))
+    assert res.swept_blobs == 0 and store.blobs.exists(fields["blob_key"])
+    store.commit_rows([_row(fields, "kept")])
+    assert store.verify().ok
