@@ -195,6 +195,8 @@ class LooseLayout(BlobLayout):
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._flock_works: bool | None = None  # probed once, on the first local lock
+        self._local = backend.local_path(BLOBS) is not None
+        self._made: set[str] = set()  # bucket folders known to exist (they are never removed)
 
     def key(self, sha256: str, suffix: str) -> str:
         return blob_key(sha256, suffix)
@@ -222,9 +224,15 @@ class LooseLayout(BlobLayout):
 
     def find(self, sha256: str, suffixes: list[str]) -> list[ObjectInfo]:
         found = []
+        folder = self.backend.local_path(f"{BLOBS}sha256/{sha256[:2]}") if self._local else None
         for suffix in suffixes:
+            key = self.key(sha256, suffix)
             try:
-                found.append(self.backend.info(self.key(sha256, suffix)))
+                if folder is None:
+                    found.append(self.backend.info(key))
+                else:  # one stat per suffix, as on every put: no per-key path building
+                    st = os.stat(os.path.join(folder, sha256 + suffix))
+                    found.append(ObjectInfo(key, st.st_size, st.st_mtime))
             except FileNotFoundError:
                 continue
         return found
@@ -246,8 +254,9 @@ class LooseLayout(BlobLayout):
         path = self.backend.local_path(f"{BLOBS}sha256/{sha256[:2]}")
         if path is None or self._flock_works is False:
             return None
-        if create:
+        if create and sha256[:2] not in self._made:
             path.mkdir(parents=True, exist_ok=True)
+            self._made.add(sha256[:2])
         if self._flock_works is None and path.is_dir():
             self._flock_works = _flock_works(path)
             if not self._flock_works:
