@@ -327,7 +327,7 @@ def test_transient_failures_are_retried_with_backoff(caplog: pytest.LogCaptureFi
     # exponential with jitter in [d/2, d], capped at max_delay
     for delay, cap in zip(slept, (0.1, 0.2, 0.3), strict=True):
         assert cap / 2 <= delay <= cap
-    warnings = [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.INFO]
     assert len(warnings) == 3
     assert "read s3://bucket/root/blobs/x failed" in warnings[0].getMessage()
     assert "attempt 1 of 5" in warnings[0].getMessage()
@@ -471,7 +471,7 @@ def failing_proxy(moto_server: ServerHandle) -> Iterator[_FailingProxy]:
 def test_server_errors_are_retried_end_to_end(
     s3_url: RemoteRoot, failing_proxy: _FailingProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="artifactstore.backends")
+    caplog.set_level(logging.INFO, logger="artifactstore.backends")
     b = FsspecBackend(
         s3_url.url,
         endpoint_url=failing_proxy.endpoint,
@@ -516,7 +516,7 @@ def test_secret_never_in_repr_errors_or_logs_s3(caplog: pytest.LogCaptureFixture
     assert "s3://bucket/store/records/x" in str(info.value)
     assert "failed after 3 attempt(s)" in str(info.value)
     assert not _leaks(str(info.value)) and not _leaks(repr(info.value))
-    assert [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.WARNING]
+    assert [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.INFO]
     for r in _checked_records(caplog):
         assert not _leaks(r.getMessage()), r.getMessage()
 

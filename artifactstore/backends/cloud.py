@@ -68,6 +68,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 from ..errors import BackendError, MissingDependencyError
 from ..redact import redact_options, redact_url
+from .reach import EndpointUnreachable, check_reachable, endpoint_of
 
 __all__ = [
     "CLOUDS",
@@ -628,6 +629,11 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
+def _connect_failure(exc: BaseException) -> bool:
+    """Did ``exc`` come from failing to connect (rather than from a request that got an answer)?"""
+    return any(isinstance(e, EndpointUnreachable) or "Connect" in type(e).__name__ for e in _chain(exc))
+
+
 class RemoteCalls:
     """Runs a backend's calls to its client library: retries and error translation.
 
@@ -652,6 +658,13 @@ class RemoteCalls:
         self.url = redact_url(url).rstrip("/")
         self.policy = policy
         self._connect_timeout = connect_timeout_of(options)
+        proto = url.partition("://")[0].lower() if "://" in url else ""
+        # S3 without an endpoint is AWS: botocore applies the connect timeout itself.
+        self._endpoint: tuple[str, int] | None = None
+        if proto and (proto not in ("s3", "s3a") or options.get("endpoint_url")):
+            self._endpoint = endpoint_of(proto, options)
+            if self._endpoint is not None and self._connect_timeout is None:
+                self._connect_timeout = CONNECT_TIMEOUT  # the reachability check's own
         self._secrets = secret_values(options)
         self._sleep = sleep
         self._clock = clock
@@ -666,6 +679,8 @@ class RemoteCalls:
         while True:
             attempt += 1
             try:
+                if self._endpoint is not None and op != "connect":  # building the client is local
+                    check_reachable(self._endpoint, self._connect_timeout)
                 return fn()
             except Exception as exc:
                 kind = classify_error(exc)
@@ -677,8 +692,13 @@ class RemoteCalls:
                 where = self.where(key)
                 if kind == TRANSIENT:
                     delay = next(delays, None)
-                    if delay is not None and self._clock() - start + delay <= self.policy.total_timeout:
-                        logger.warning(
+                    # A connection failure costs up to the connect timeout again: start the
+                    # next attempt only if it can end within the budget.
+                    cost = (self._connect_timeout or 0.0) if _connect_failure(exc) else 0.0
+                    if delay is not None and self._clock() - start + delay + cost <= self.policy.total_timeout:
+                        # info, not warning: the error that ends the budget says how many attempts
+                        # ran, and a CLI user gets one line, not one per retry.
+                        logger.info(
                             "%s %s failed (%s); attempt %d of %d, retrying in %.2f s",
                             op, where, detail, attempt, self.policy.attempts, delay,
                         )  # fmt: skip
