@@ -22,12 +22,13 @@ __all__ = ["discard", "fsync_path", "open_creating", "publish", "replacing", "te
 StrPath: TypeAlias = "str | os.PathLike[str]"
 
 
-def discard(path: StrPath) -> None:
-    """Remove the file ``path``; an absent file is not an error."""
+def discard(path: StrPath) -> bool:
+    """Remove the file ``path``; whether it was there (an absent file is not an error)."""
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 def fsync_path(path: StrPath) -> None:

@@ -382,8 +382,7 @@ class BlobCache:
                 return
             if (cur.st_ino, cur.st_dev) != (seen.st_ino, seen.st_dev):
                 return
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            if discard(path):
                 st.total = max(0, st.total - cur.st_size)
                 st.entries = max(0, st.entries - 1)
 
@@ -484,10 +483,8 @@ class BlobCache:
                 if p == keep:
                     continue
                 try:
-                    os.unlink(p)
-                    evicted += 1
-                except FileNotFoundError:
-                    pass
+                    if discard(p):
+                        evicted += 1
                 except OSError as exc:  # e.g. another user's entry in a shared folder: leave it
                     log.debug("cache %s: cannot evict %s: %s", self.root, p, exc)
                     continue
@@ -614,11 +611,8 @@ class BlobCache:
         freed = 0
         with self._global() as st:
             for _mtime, n, p in self._scan():
-                try:
-                    os.unlink(p)
+                if discard(p):
                     freed += n
-                except FileNotFoundError:
-                    pass
             st.total, st.entries = 0, 0
             # Empty sub-folders go too (publishing creates them under this same lock).
             for dirpath, _dirs, _files in os.walk(self._data, topdown=False):
