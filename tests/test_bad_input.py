@@ -162,9 +162,9 @@ def test_failing_source_stream_leaves_nothing(populated) -> None:  # type: ignor
 def test_backend_failing_mid_write_leaves_nothing(populated, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # Fault injection: a real disk cannot be told to fail on the 3rd write, so the
     # staged writer is wrapped to raise there (ENOSPC), as a full disk would.
-    from artifactstore.backends import fsspec_backend
+    from artifactstore.backends.local import LocalWriter
 
-    real = fsspec_backend._LocalWriter.write
+    real = LocalWriter.write
     calls = {"n": 0}
 
     def failing(self, data):  # type: ignore[no-untyped-def]
@@ -173,7 +173,7 @@ def test_backend_failing_mid_write_leaves_nothing(populated, monkeypatch: pytest
             raise OSError(28, "No space left on device")
         return real(self, data)
 
-    monkeypatch.setattr(fsspec_backend._LocalWriter, "write", failing)
+    monkeypatch.setattr(LocalWriter, "write", failing)
     before = snapshot(populated)
     big = b"0123456789abcdef" * (1 << 20)  # 16 MiB: several chunks
     with pytest.raises(errors.BackendError) as ei:

@@ -799,7 +799,7 @@ def test_default_catalog_is_per_endpoint_not_per_url(s3_url: Any) -> None:
 
 
 def test_location_key_names_endpoint_and_account_without_secrets() -> None:
-    from artifactstore.backends.cloud import location_key
+    from artifactstore.backends.options import location_key
     from artifactstore.testing import servers
 
     conn1 = servers.azurite_connection_string("http://127.0.0.1:10000")
@@ -815,10 +815,11 @@ def test_location_key_names_endpoint_and_account_without_secrets() -> None:
 def test_percent_encoded_and_access_token_secrets_are_scrubbed() -> None:
     """gcsfs validates a ``token=`` access token with GET /tokeninfo?access_token=<percent-encoded>;
     a failure's message carried it (found with token="ya29.<...>/<...>+<...>")."""
-    from artifactstore.backends import cloud
+    from artifactstore.backends.retry import NO_RETRY, RemoteCalls
+    from artifactstore.redact import scrub
 
     token = f"ya29.{PLANTED}/x+y="
-    calls = cloud.RemoteCalls("gs://b/store", {"token": token}, cloud.NO_RETRY)
+    calls = RemoteCalls("gs://b/store", {"token": token}, NO_RETRY)
 
     def fail() -> None:
         from urllib.parse import quote
@@ -828,4 +829,4 @@ def test_percent_encoded_and_access_token_secrets_are_scrubbed() -> None:
     with pytest.raises(BackendError) as info:
         calls("connect", "", fail)
     assert PLANTED not in str(info.value) and "access_token=***" in str(info.value)
-    assert cloud.scrub("GET /t?refresh_token=abc&id_token=def") == "GET /t?refresh_token=***&id_token=***"
+    assert scrub("GET /t?refresh_token=abc&id_token=def") == "GET /t?refresh_token=***&id_token=***"

@@ -5,9 +5,9 @@ not running) used to take 47-88 s to fail: gcsfs retries every request six times
 with backoffs of 1-16 s, and azure-storage-blob three times with backoffs of
 15-42 s, under whatever connect timeout the SDK was given, and neither lets a
 caller lower that retry count per filesystem. So before a process's first request
-to an endpoint, :class:`~artifactstore.backends.cloud.RemoteCalls` opens one TCP
+to an endpoint, :class:`~artifactstore.backends.retry.RemoteCalls` opens one TCP
 connection to it with the store's ``connect_timeout``: a failure there is a
-transient error that our own retry budget (:class:`~artifactstore.backends.cloud.RetryPolicy`)
+transient error that our own retry budget (:class:`~artifactstore.backends.retry.RetryPolicy`)
 retries and then reports, so an unreachable endpoint fails within that budget
 (5 attempts within 10 s by default) with a message that names the endpoint, the
 connect timeout and the option that sets the budget. A success is remembered per
@@ -19,7 +19,7 @@ given; for GCS ``storage.googleapis.com:443``; for Azure the ``BlobEndpoint`` of
 a connection string, else ``account_host``, else
 ``<account_name>.blob.core.windows.net:443``. AWS S3 without ``endpoint_url`` is
 not checked: botocore applies the connect timeout itself and has no retries of
-its own under ours (see ``cloud._timeouts``).
+its own under ours (see ``backends.options``).
 """
 
 from __future__ import annotations
