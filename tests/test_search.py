@@ -86,6 +86,37 @@ def test_filters_limit_offset_delete_versions(any_store: ArtifactStore) -> None:
     assert [(a.version, a.id) for a in s.search("report draft")] == [(1, v1.id)]
 
 
+# Values whose tokens collide (same words, other separators, a prefix of another value, accents,
+# a value that is all punctuation): the filter's words only narrow the full-text match, the SQL
+# filter still decides.
+TRICKY = ["vit50_v2", "vit50-v2", "vit50v2", "vit50_v2_extra", "v2_vit50", "Vit50_V2", "café", "cafe", "___", ""]
+
+
+def test_filtered_search_equals_search_then_filter(any_store: ArtifactStore) -> None:
+    s = any_store
+    arts = []
+    for i, value in enumerate(TRICKY * 2):
+        arts.append(s.put(f"{i}".encode(), name=f"{value or 'plain'}/run{i % 3}.json", artifact_type=value or "log",
+                          model_id=value or None, evaluation_id=f"ev-{value}", map_name=value or None,
+                          tags=[value or "none", f"t{i % 2}"], metadata={"words": "common words", "i": i}))
+    everything = [a for a in s.search("words", limit=None)]
+    assert len(everything) == len(arts)
+    for value in TRICKY:
+        if not value:
+            continue
+        for key in ("model_id", "artifact_type", "evaluation_id", "map_name"):
+            want = value if key != "evaluation_id" else f"ev-{value}"
+            got = {a.id for a in s.search("words", limit=None, **{key: want})}
+            assert got == {a.id for a in everything if getattr(a, key) == want}, (key, want)
+        got = {a.id for a in s.search("words", limit=None, tags=[value])}
+        assert got == {a.id for a in everything if value in a.tags}, value
+        got = {a.id for a in s.search("words", limit=None, tags=[value, "t1"], tags_mode="all")}
+        assert got == {a.id for a in everything if value in a.tags and "t1" in a.tags}, value
+    one = arts[3]
+    assert [a.id for a in s.search("words", name=one.name, model_id=one.model_id)] == [
+        a.id for a in everything if a.name == one.name and a.model_id == one.model_id]
+
+
 QUERIES = ["resnet", "resn*", "words", '"exact words"', "words -exact", "vit", "log", "cafe", "report", "ep 7"]
 
 
