@@ -130,7 +130,9 @@ def artifactstore_register_catalogs(register: Registrar) -> None:
     what it raises and its transaction semantics. ``url`` is the catalog URL the
     user gave (its scheme chose this factory); ``options`` are the user's
     ``catalog_options`` plus ``fsync`` (bool: whether commits must reach the disk).
-    The store owns the object and calls its ``close()`` once.
+    The store owns the object and calls its ``close()`` once. An object lacking a
+    member of the protocol is refused when the store opens (``PluginError`` naming
+    what it lacks, :func:`artifactstore.catalog.base.as_catalog`).
 
     Prove an implementation with the conformance suite
     :class:`artifactstore.testing.CatalogTests`, which the built-in SQLite and

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
-from .catalog.base import AliasRow, Catalog, CatalogContents, JournalBatch
+from .catalog.base import AliasRow, Catalog, CatalogContents, JournalBatch, as_catalog
 from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
@@ -1337,7 +1337,8 @@ def open_store(
         creg = registry.get("catalog", cat_scheme)
         if creg is None:
             raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
-        cat = creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {}))
+        cat = as_catalog(creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {})), scheme=cat_scheme,
+                         plugin=creg.plugin)
     except BaseException:
         backend.close()
         raise

@@ -42,12 +42,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..errors import PluginError
 from ..models import Artifact, ChampionRecord, EvaluationRecord, StoreStats
 
 if TYPE_CHECKING:
     from .search import SearchQuery
 
 __all__ = [
+    "CATALOG_MEMBERS",
     "FILTER_KEYS",
     "ORDER_BY",
     "AliasRow",
@@ -55,6 +57,7 @@ __all__ = [
     "CatalogContents",
     "FindFilters",
     "JournalBatch",
+    "as_catalog",
 ]
 
 #: Filters of :meth:`Catalog.find`, :meth:`Catalog.count`, :meth:`Catalog.search`,
@@ -474,3 +477,23 @@ class Catalog(Protocol):
         aborts the rebuild and leaves the catalog as it was.
         """
         ...
+
+
+#: The names a catalog must have: the protocol's methods and attributes.
+CATALOG_MEMBERS: tuple[str, ...] = tuple(sorted(n for n in vars(Catalog) if not n.startswith("_")))
+
+
+def as_catalog(obj: object, *, scheme: str, plugin: str | None = None) -> Catalog:
+    """``obj`` (what a catalog factory returned) as a :class:`Catalog`, or a
+    :class:`~artifactstore.errors.PluginError` naming what it lacks. Only presence is
+    checked here; behaviour is what :class:`artifactstore.testing.CatalogTests` checks."""
+    if isinstance(obj, Catalog):
+        return obj
+    missing = [n for n in CATALOG_MEMBERS if not hasattr(obj, n)]
+    close = getattr(obj, "close", None)
+    if callable(close):
+        close()
+    raise PluginError(
+        f"the catalog factory for {scheme!r}{f' (plugin {plugin})' if plugin else ''} returned "
+        f"{type(obj).__name__}, which is not an artifactstore.catalog.base.Catalog: it lacks "
+        f"{', '.join(missing)}", plugin)
