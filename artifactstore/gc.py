@@ -222,8 +222,9 @@ def apply(
         candidates.append((_sha_of_key(obj.key), obj.key))
         sizes[obj.key] = obj.size
     # Batches: one guarded transaction per batch, not per blob (90k blobs: 440 s -> seconds).
-    # Smaller on object stores, where each delete is a round trip made under the digest locks.
-    step = 100 if store.backend.is_remote or store.catalog.dialect == "postgresql" else 500
+    # Smaller on object stores, where each delete is a round trip made under the digest locks,
+    # and on a shared PostgreSQL catalog (``dialect`` is SQLCatalog's; other catalogs: by backend).
+    step = 100 if store.backend.is_remote or getattr(store.catalog, "dialect", None) == "postgresql" else 500
     delete = functools.partial(_delete_if_present, store, grace=the_plan.grace_seconds)
     for i in range(0, len(candidates), step):
         done, skip = store.catalog.sweep_blobs(candidates[i : i + step], delete)

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
-from .catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
-from .catalog.sql import SQLCatalog
+from .catalog.base import AliasRow, Catalog, CatalogContents, JournalBatch, as_catalog
 from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
@@ -100,7 +99,7 @@ class ArtifactStore:
     def __init__(
         self,
         backend: Backend,
-        catalog: SQLCatalog,
+        catalog: Catalog,
         registry: PluginRegistry,
         *,
         default_codec: str = "auto",
@@ -112,7 +111,7 @@ class ArtifactStore:
         self.backend = backend
         #: Local read cache (remote backends by default); ``None`` when off.
         self.cache = resolve_cache(cache, remote=backend.is_remote)
-        self.catalog = catalog
+        self.catalog: Catalog = catalog
         self.registry = registry
         self.default_codec = default_codec
         self.manifests = Journal(backend, MANIFESTS)
@@ -182,24 +181,20 @@ class ArtifactStore:
 
     # --- journalled writes ---------------------------------------------------------------
 
-    def journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> None:
-        """Inside a catalog write transaction: append ``entries`` as one new batch, noted as
-        pending in that same transaction (see :mod:`artifactstore.manifests`).
+    def journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> JournalBatch:
+        """In a catalog write's ``before_commit`` callback: append ``entries`` as one new batch
+        and return it, for the catalog to note as pending in that same transaction (see
+        :mod:`artifactstore.manifests`), with the settled batches whose rows it may drop.
 
         ``state`` receives the batch id for :meth:`seal`; a retried transaction overwrites
         it, and the lines of the attempt that rolled back never get a marker."""
         batch = new_id()
-        conn = self.catalog.transaction()
-        forgot: list[str] = []
-        if conn is not None:
-            self.catalog.note_batch(conn, batch, journal.folder)
-            with self._lock:
-                forgot = sorted(self._settled)
-            if forgot:
-                self.catalog.forget_batches(conn, forgot)
+        with self._lock:
+            forgot = sorted(self._settled)
         journal.append(entries, batch=batch)
         crash_point("after-manifest-append" if journal.folder == MANIFESTS else f"after-{journal.folder}-append")
         state.update(journal=journal, batch=batch, forgot=forgot)
+        return JournalBatch(batch, journal.folder, tuple(forgot))
 
     def seal(self, state: dict[str, Any]) -> None:
         """After the catalog commit: write the batch's commit marker."""
@@ -450,14 +445,14 @@ class ArtifactStore:
         path of ``put``/``put_many``; archive import uses it to keep its ids)."""
         state: dict[str, Any] = {}
 
-        def write_manifest(arts: list[Artifact]) -> None:
+        def write_manifest(arts: list[Artifact]) -> JournalBatch:
             entries = []
             for a, r in zip(arts, rows, strict=True):
                 e = {"kind": "artifact", **a.to_dict()}
                 if r.get("codec_error"):
                     e["codec_error"] = r["codec_error"]
                 entries.append(e)
-            self.journal_batch(self.manifests, entries, state)
+            return self.journal_batch(self.manifests, entries, state)
 
         arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
         self.seal(state)
@@ -797,8 +792,8 @@ class ArtifactStore:
 
         state: dict[str, Any] = {}
 
-        def record() -> None:
-            self.journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
+        def record() -> JournalBatch:
+            return self.journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
                                                 "artifact_id": art.id, "at": time.time()}], state)
 
         self.catalog.set_alias(art.name, alias, art.id, before_commit=record)
@@ -816,8 +811,8 @@ class ArtifactStore:
 
         state: dict[str, Any] = {}
 
-        def record(artifact_id: str) -> None:
-            self.journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
+        def record(artifact_id: str) -> JournalBatch:
+            return self.journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
                                                 "artifact_id": artifact_id, "at": time.time()}], state)
 
         gone = self.catalog.delete_alias(name, alias, before_commit=record)
@@ -857,8 +852,8 @@ class ArtifactStore:
 
         state: dict[str, Any] = {}
 
-        def record(new: Artifact) -> None:
-            self.journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
+        def record(new: Artifact) -> JournalBatch:
+            return self.journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
                                                 "metadata": new.metadata, "at": time.time()}], state)
 
         new = self.catalog.update_artifact(art.id, change, before_commit=record)
@@ -881,9 +876,9 @@ class ArtifactStore:
     def delete_many(self, ids: Sequence[str], reason: str = "delete") -> list[Artifact]:
         state: dict[str, Any] = {}
 
-        def record(arts: list[Artifact]) -> None:
+        def record(arts: list[Artifact]) -> JournalBatch:
             now = time.time()
-            self.journal_batch(
+            return self.journal_batch(
                 self.records, [{"kind": "delete", "artifact_id": a.id, "at": now, "reason": reason} for a in arts],
                 state)
 
@@ -949,8 +944,8 @@ class ArtifactStore:
         }
         state: dict[str, Any] = {}
 
-        def record() -> None:
-            self.journal_batch(self.records, [dict(entry)], state)
+        def record() -> JournalBatch:
+            return self.journal_batch(self.records, [dict(entry)], state)
 
         rec = self.catalog.upsert_evaluation(entry, before_commit=record)
         self.seal(state)
@@ -1041,15 +1036,13 @@ class ArtifactStore:
                 "improvement_metrics": imp, "metrics": mets, "artifacts": art_ids,
             }
 
-        def before_commit(conn: Any, entry: dict[str, Any]) -> None:
+        def before_commit(entry: dict[str, Any], aliased: list[Artifact]) -> JournalBatch:
+            # the catalog pointed the champion alias of each linked artifact at it: journal that too
             now = time.time()
             recs = [dict(entry)]
-            for aid in art_ids:
-                art = self.catalog.get(aid)
-                if art is not None:
-                    self.catalog.set_alias(art.name, "champion", aid, conn=conn)
-                    recs.append({"kind": "alias", "name": art.name, "alias": "champion", "artifact_id": aid, "at": now})
-            self.journal_batch(self.records, recs, state)
+            recs += [{"kind": "alias", "name": a.name, "alias": "champion", "artifact_id": a.id, "at": now}
+                     for a in aliased]
+            return self.journal_batch(self.records, recs, state)
 
         state: dict[str, Any] = {}
         new, previous = self.catalog.promote(make_entry, before_commit)
@@ -1107,7 +1100,7 @@ class ArtifactStore:
         rebuild runs in one catalog transaction that first excludes every writer (SQLite's
         write lock; on PostgreSQL an advisory lock and table locks), and reads the journals
         inside it: a row committed while a reindex runs is never dropped."""
-        n: int | None = self.catalog.write(self._reindex_in)
+        n = self.catalog.rebuild(self._reindex_contents)
         assert n is not None
         return n
 
@@ -1115,25 +1108,15 @@ class ArtifactStore:
         """Rebuild a fresh catalog over an existing store, once: of many processes opening a
         new catalog at the same time, one rebuilds (under the reindex lock) and the others
         wait for it. Returns whether this call rebuilt it. One small query once done."""
-        done, syncing = self.catalog.read(lambda c: (self.catalog.meta_value(c, REINDEXED_KEY),
-                                                     self.catalog.meta_value(c, SYNC_PENDING_KEY)))
-        if done is not None and syncing is None:
-            return False
-        return self.catalog.write(lambda c: self._reindex_in(c, only_if_fresh=True)) is not None
 
-    def _reindex_in(self, conn: Any, only_if_fresh: bool = False) -> int | None:
-        lock_for_reindex(conn)
-        if only_if_fresh and self.catalog.meta_value(conn, SYNC_PENDING_KEY) is not None:
-            log.info("finishing an interrupted sync into %s: reindexing", self.backend.url)
-        elif only_if_fresh:
-            if self.catalog.meta_value(conn, REINDEXED_KEY) is not None:
-                return None  # another worker rebuilt it while we waited
-            if not self.catalog.is_empty_in(conn) or not (self.manifests.segments() or self.records.segments()):
-                self.catalog.set_meta(conn, REINDEXED_KEY, "1")  # written through from the start
-                return None
-            log.info("catalog %s is new; reindexing from %s", self.catalog.url, self.backend.url)
-        exclude_writers(conn)
-        pending = [b for b, _ in self.catalog.pending_batches_in(conn)]
+        def has_journals() -> bool:
+            return bool(self.manifests.segments() or self.records.segments())
+
+        return self.catalog.rebuild(self._reindex_contents, only_if_fresh=True, has_journals=has_journals) is not None
+
+    def _reindex_contents(self, pending: frozenset[str]) -> CatalogContents:
+        """What the catalog holds according to the committed journals (``pending`` batches
+        count as committed): called by the catalog inside its rebuild transaction."""
         arts: dict[str, tuple[str, dict[str, Any]]] = {}
         suffixes = self.codec_suffixes()
         for e in self.manifests.read_committed(pending):
@@ -1177,18 +1160,17 @@ class ArtifactStore:
                 alias_map[(e["name"], e["alias"])] = (e["artifact_id"], float(e.get("at", 0)))
             elif e.get("kind") == "unalias":  # remove_alias
                 alias_map.pop((e["name"], e["alias"]), None)
-        aliases = [(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
-        extra = self._reindex_extra(records)
-        self.catalog.replace_in(conn, live, aliases, last_versions, extra)
-        self.catalog.set_meta(conn, REINDEXED_KEY, "1")
-        self.catalog.clear_meta(conn, SYNC_PENDING_KEY)
-        return len(live)
+        aliases = [AliasRow(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
+        evals, champs = self._reindex_evaluations(records)
+        return CatalogContents(live, aliases, last_versions, evals, champs)
 
     def codec_suffixes(self) -> dict[str, str]:
         """Every registered codec's blob-key suffix, by codec name."""
         return {n: self._codec(n).suffix for n in self.registry.names("codec")}
 
-    def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
+    def _reindex_evaluations(
+        self, records: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         evals = [r for r in records if r.get("kind") == "evaluation"]
         # Champion numbers are derived from the chain's order, never trusted as stored: two
         # chains merged by sync, or a format-1 journal, may repeat a number.
@@ -1199,9 +1181,7 @@ class ArtifactStore:
         chain = sorted(seen.values(), key=lambda r: (int(r.get("seq_no", 0)), float(r.get("timestamp", 0)),
                                                      str(r["champion_id"])))
         champs = [{**r, "seq_no": i} for i, r in enumerate(chain, 1)]
-        if not evals and not champs:
-            return None
-        return lambda conn: self.catalog.restore_evaluation_rows(conn, evals, champs)
+        return evals, champs
 
     # --- store.json ----------------------------------------------------------------------
 
@@ -1357,7 +1337,8 @@ def open_store(
         creg = registry.get("catalog", cat_scheme)
         if creg is None:
             raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
-        cat = creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {}))
+        cat = as_catalog(creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {})), scheme=cat_scheme,
+                         plugin=creg.plugin)
     except BaseException:
         backend.close()
         raise
