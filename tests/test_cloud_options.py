@@ -14,7 +14,7 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -199,7 +199,8 @@ def test_missing_client_library_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, url: str, package: str, extra: str
 ) -> None:
     monkeypatch.setitem(sys.modules, package, None)  # import of it now raises ImportError
-    for make in (lambda: open_backend(url), lambda: FsspecBackend(url)):
+    makers: list[Callable[[], object]] = [lambda: open_backend(url), lambda: FsspecBackend(url)]
+    for make in makers:
         with pytest.raises(MissingDependencyError) as info:
             make()
         assert isinstance(info.value, ImportError)

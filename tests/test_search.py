@@ -108,7 +108,8 @@ def test_filtered_search_equals_search_then_filter(any_store: ArtifactStore) -> 
             continue
         for key in ("model_id", "artifact_type", "evaluation_id", "map_name"):
             want = value if key != "evaluation_id" else f"ev-{value}"
-            got = {a.id for a in s.search("words", limit=None, **{key: want})}
+            filters: dict[str, Any] = {key: want}
+            got = {a.id for a in s.search("words", limit=None, **filters)}
             assert got == {a.id for a in everything if getattr(a, key) == want}, (key, want)
         got = {a.id for a in s.search("words", limit=None, tags=[value])}
         assert got == {a.id for a in everything if value in a.tags}, value
