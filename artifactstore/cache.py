@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .atomic import discard, open_creating, publish
 from .errors import InvalidInputError
 
 if sys.platform != "win32":
@@ -190,15 +191,6 @@ def _flock(fd: int, *, blocking: bool = True) -> bool:
     except BlockingIOError:
         return False
     return True
-
-
-def _open_creating(path: Path, flags: int, mode: int = 0o644) -> int:
-    """``os.open`` that recreates the parent folder if someone removed it."""
-    try:
-        return os.open(path, flags, mode)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, mode)
 
 
 @dataclass
@@ -390,15 +382,14 @@ class BlobCache:
                 return
             if (cur.st_ino, cur.st_dev) != (seen.st_ino, seen.st_dev):
                 return
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            if discard(path):
                 st.total = max(0, st.total - cur.st_size)
                 st.entries = max(0, st.entries - 1)
 
     def _fill(self, path: str, fetch: Callable[[Path], object], verify: Callable[[Path], object]) -> BinaryIO:
         tmp = self._tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
         # Held (flock) for the whole fill: a sweep only removes temp files nobody holds.
-        tfd = _open_creating(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        tfd = open_creating(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         try:
             _flock(tfd)
             fetch(tmp)
@@ -422,15 +413,13 @@ class BlobCache:
                 raise
         finally:
             os.close(tfd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            discard(tmp)
 
     def _publish(self, tmp: Path, path: str, n: int) -> None:
         with self._global() as st:
             if os.path.lexists(path):  # someone published it meanwhile: keep theirs, ours is unlinked
                 return
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            os.rename(tmp, path)
+            publish(tmp, path, make_parents=True)
             st.total += n
             st.entries += 1
             if st.total > self.max_bytes:
@@ -441,7 +430,7 @@ class BlobCache:
     @contextlib.contextmanager
     def _global(self) -> Iterator[_State]:
         """Hold the cache-wide lock; yield the byte counter, written back if changed."""
-        fd = _open_creating(self._lockfile, os.O_RDWR | os.O_CREAT)
+        fd = open_creating(self._lockfile, os.O_RDWR | os.O_CREAT)
         try:
             _flock(fd)
             st = _State.decode(os.pread(fd, _STATE_SIZE, 0))
@@ -494,10 +483,8 @@ class BlobCache:
                 if p == keep:
                     continue
                 try:
-                    os.unlink(p)
-                    evicted += 1
-                except FileNotFoundError:
-                    pass
+                    if discard(p):
+                        evicted += 1
                 except OSError as exc:  # e.g. another user's entry in a shared folder: leave it
                     log.debug("cache %s: cannot evict %s: %s", self.root, p, exc)
                     continue
@@ -548,7 +535,7 @@ class BlobCache:
         """
         p = self._locks / hashlib.sha256(key.encode()).hexdigest()[:40]
         while True:
-            fd = _open_creating(p, os.O_RDWR | os.O_CREAT)
+            fd = open_creating(p, os.O_RDWR | os.O_CREAT)
             try:
                 _flock(fd)
                 mine = os.fstat(fd)
@@ -565,8 +552,7 @@ class BlobCache:
         try:
             yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(p)
+            discard(p)
             os.close(fd)
 
     def _count(self, name: str, n: int = 1) -> None:
@@ -625,11 +611,8 @@ class BlobCache:
         freed = 0
         with self._global() as st:
             for _mtime, n, p in self._scan():
-                try:
-                    os.unlink(p)
+                if discard(p):
                     freed += n
-                except FileNotFoundError:
-                    pass
             st.total, st.entries = 0, 0
             # Empty sub-folders go too (publishing creates them under this same lock).
             for dirpath, _dirs, _files in os.walk(self._data, topdown=False):

@@ -123,10 +123,22 @@ def artifactstore_register_retention_policies(register: Registrar) -> None:
 def artifactstore_register_catalogs(register: Registrar) -> None:
     """Register catalog implementations by URL scheme (``sqlite``, ``postgresql``...).
 
-    ``factory(url: str, **options)`` returns an object with the interface of
-    :class:`artifactstore.catalog.sql.SQLCatalog` (the store calls its methods);
-    for another SQL engine, subclass ``SQLCatalog`` or return one built with
-    different engine options (see docs/plugins.md).
+    ``factory(url: str, **options)`` returns a catalog: an object satisfying the
+    :class:`~artifactstore.catalog.base.Catalog` protocol of
+    :mod:`artifactstore.catalog.base`, the contract file that lists every method
+    the store, gc, sync and the other operations call, with what each must do,
+    what it raises and its transaction semantics. ``url`` is the catalog URL the
+    user gave (its scheme chose this factory); ``options`` are the user's
+    ``catalog_options`` plus ``fsync`` (bool: whether commits must reach the disk).
+    The store owns the object and calls its ``close()`` once. An object lacking a
+    member of the protocol is refused when the store opens (``PluginError`` naming
+    what it lacks, :func:`artifactstore.catalog.base.as_catalog`).
+
+    Prove an implementation with the conformance suite
+    :class:`artifactstore.testing.CatalogTests`, which the built-in SQLite and
+    PostgreSQL catalogs (:class:`artifactstore.catalog.sql.SQLCatalog`) pass. For
+    another SQL engine, or the same one with other options, return an
+    ``SQLCatalog`` built with them or a subclass (see docs/plugins.md).
 
     Since 0.1.
     """

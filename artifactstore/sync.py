@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .catalog.leases import SYNC_PENDING_KEY
+from .catalog.base import JournalBatch
 from .errors import InvalidInputError
 from .faults import crash_point
 from .manifests import MANIFESTS, RECORDS, Journal
@@ -238,7 +238,7 @@ def _sync(src_store: ArtifactStore, dst_store: ArtifactStore, copier: _Copier, p
     report.repaired.extend(fixed)
 
     # 4. The destination's catalog.
-    pending = dst_store.catalog.read(lambda c: dst_store.catalog.meta_value(c, SYNC_PENDING_KEY))
+    pending = dst_store.catalog.sync_pending()
     if reindex or (reindex is None and (report.segments_copied or pending is not None)):
         report.reindexed = dst_store.reindex()
 
@@ -331,28 +331,23 @@ def _assign_versions(src: ArtifactStore, dst: ArtifactStore, arrivals: list[tupl
     """Give every artifact new to ``dst`` the next version numbers of its name there (in the
     source's order), journalled in ``dst``'s own ``versions/`` (never synced onwards), and mark
     the destination's catalog as awaiting a reindex (finished by the next sync or open)."""
-    from .catalog.leases import SYNC_PENDING_KEY
-
     by_id = {aid: (name, v) for name, v, aid in arrivals}
     have = dst.catalog.existing_ids(sorted(by_id))
     have |= {str(e.get("artifact_id")) for e in dst.version_log.read_committed() if e.get("kind") == "version"}
     new = sorted((name, v, aid) for aid, (name, v) in by_id.items() if aid not in have)
     state: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for name, _v, _aid in new:
+        counts[name] = counts.get(name, 0) + 1
 
-    def txn(conn: Any) -> None:
-        counts: dict[str, int] = {}
-        for name, _v, _aid in new:
-            counts[name] = counts.get(name, 0) + 1
-        first = dst.catalog.reserve_versions(conn, counts) if counts else {}
+    def record(first: dict[str, int]) -> JournalBatch | None:
         entries = []
         for name, _v, aid in new:
             entries.append({"kind": "version", "artifact_id": aid, "name": name, "version": first[name]})
             first[name] += 1
-        dst.catalog.set_meta(conn, SYNC_PENDING_KEY, src.url)
-        if entries:
-            dst.journal_batch(dst.version_log, entries, state)
+        return dst.journal_batch(dst.version_log, entries, state) if entries else None
 
-    dst.catalog.write(txn)
+    dst.catalog.reserve_versions(counts, sync_source=src.backend.url, before_commit=record)
     dst.seal(state)
 
 

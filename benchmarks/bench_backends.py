@@ -90,7 +90,8 @@ import fsspec
 from harness import Bench, Result, fmt_time
 
 import artifactstore
-from artifactstore.backends import cloud
+from artifactstore.atomic import discard as unlink
+from artifactstore.backends import options
 from artifactstore.streams import pump
 
 DEFAULT_DIR = Path(os.environ.get("ARTIFACTSTORE_BENCH_DIR", "/tmp/artifactstore-bench")) / "backends"
@@ -140,13 +141,6 @@ def sha256_file(path: Path | str, chunk: int = 8 * MiB) -> str:
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
-
-
-def unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def fresh_dir(path: Path) -> Path:
@@ -320,12 +314,12 @@ def open_pair(proto: str, srv: servers.ServerHandle, bucket: str, args: argparse
         opts["part_size"] = args.part_size
     store = artifactstore.open(f"{proto}://{bucket}/store", catalog=str(catalog), cache=False, **opts)
     # Same option resolution, same client settings (part size, Azure SDK block size), same put kwargs.
-    _, ropts = cloud.resolve(f"{proto}://{bucket}/raw", opts)
+    _, ropts = options.resolve(f"{proto}://{bucket}/raw", opts)
     ropts.setdefault("skip_instance_cache", True)
     ropts.setdefault("use_listings_cache", False)
     fs = fsspec.filesystem(proto, **ropts)
-    cloud.configure_filesystem(proto, fs, ropts)
-    return store, fs, cloud.upload_kwargs(proto, ropts)
+    options.configure_filesystem(proto, fs, ropts)
+    return store, fs, options.upload_kwargs(proto, ropts)
 
 
 def delete_store_objects(store: Any, arts: list[Any]) -> None:
@@ -591,7 +585,7 @@ def _bench_backend(name: str, world: World, phases: Phases, base: Path,
     b = Bench(f"{name} ({world.proto}://)", reps=args.reps, warmup=args.warmup, params=params, notes=[
         "store opened with cache=False: store.get reads the server every time",
         "raw figures use a second filesystem object built from the same resolved options "
-        "(cloud.resolve/configure_filesystem/upload_kwargs), so part and block sizes match the store's",
+        "(options.resolve/configure_filesystem/upload_kwargs), so part and block sizes match the store's",
         "every rep starts a fresh server, bucket, store and catalog, then warms it with one large put_file + "
         "get_file (all untimed, in store.put's setup); each small pair deletes what it wrote afterwards "
         "(untimed): the emulators slow down as they fill, and a fresh one is slow on its first large upload",

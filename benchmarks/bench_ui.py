@@ -5,7 +5,10 @@ at 100k artifacts, and the artifact page with the table preview of a 1 GB CSV (f
 page 2). Each rep requests every page once, interleaved with a baseline (``/static/app.js``, the
 server's floor), so the figures share the machine's state.
 
-    PYTHONPATH=. python benchmarks/bench_ui.py [--n 100000] [--csv-mb 1024] [--reps 15]
+    .venv/bin/python benchmarks/bench_ui.py [--n 100000] [--csv-mb 1024] [--reps 15] [--keep DIR]
+
+``--keep DIR`` builds the store in DIR once and reuses it on later runs (building 100k artifacts
+and a 1 GB CSV takes minutes); without it the store lives in a temporary folder.
 
 Nothing asserts on time; the target (p50 < 300 ms) is printed as met / NOT met.
 """
@@ -83,6 +86,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--csv-mb", type=int, default=1024)
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--keep", type=Path, default=None, help="build the store here once and reuse it")
     args = ap.parse_args()
     import uvicorn
 
@@ -91,7 +95,11 @@ def main() -> None:
     out = Path("bench-out")  # git-ignored, on the project's disk
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
-        store = build(Path(tmp), args.n, args.csv_mb)
+        if args.keep is not None and (args.keep / "store" / "store.json").exists():
+            store = artifactstore.open(args.keep / "store")
+            print(f"reusing {args.keep}: {store.count()} artifacts")
+        else:
+            store = build(args.keep or Path(tmp), args.n, args.csv_mb)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
         th = threading.Thread(target=server.run, daemon=True)

@@ -3,11 +3,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import artifactstore
 from artifactstore import ArtifactStore
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 # Real-server fixtures (moto, fake-gcs-server, Azurite, PostgreSQL) live in the package so
 # plugin authors can reuse them.
@@ -34,7 +38,7 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 PG_BASE = os.environ.get("ARTIFACTSTORE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
 
 
-def _pg_admin():  # type: ignore[no-untyped-def]
+def _pg_admin() -> sa.Engine:
     import sqlalchemy as sa
 
     return sa.create_engine(PG_BASE.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.pool.NullPool)

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from artifactstore import ArtifactStore
+from artifactstore.catalog.sql import SQLCatalog
 
 
 def backend_state(store: ArtifactStore) -> dict[str, str]:
@@ -16,6 +17,12 @@ def backend_state(store: ArtifactStore) -> dict[str, str]:
             continue
         out[obj.key] = hashlib.sha256(store.backend.read_bytes(obj.key)).hexdigest()
     return out
+
+
+def sql_catalog(store: ArtifactStore) -> SQLCatalog:
+    """The store's catalog as the built-in SQLCatalog, for tests that look at its SQL tables."""
+    assert isinstance(store.catalog, SQLCatalog), f"not an SQL catalog: {store.catalog!r}"
+    return store.catalog
 
 
 def snapshot(store: ArtifactStore) -> dict[str, Any]:

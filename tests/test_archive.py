@@ -105,8 +105,10 @@ def test_archive_layout_index_first(source: ArtifactStore, tmp: Path) -> None:
     info = create_archive(source, tmp / "a.tar.gz", None)
     with tarfile.open(info.path, "r:gz") as tf:
         names = tf.getnames()
-        index = json.loads(tf.extractfile("index.json").read())  # type: ignore[union-attr]
-        manifest = json.loads(tf.extractfile(f"manifests/{arts[0].id}.json").read())  # type: ignore[union-attr]
+        index_f, manifest_f = tf.extractfile("index.json"), tf.extractfile(f"manifests/{arts[0].id}.json")
+        assert index_f is not None and manifest_f is not None  # regular files, not directories
+        index = json.loads(index_f.read())
+        manifest = json.loads(manifest_f.read())
     assert names[0] == "index.json"
     n = len(arts)
     assert all(x.startswith("manifests/") for x in names[1 : n + 1])

@@ -17,7 +17,8 @@ import fsspec
 import pytest
 
 from artifactstore.backends.base import Backend
-from artifactstore.backends.fsspec_backend import FsspecBackend
+from artifactstore.backends.fsspec_backend import FsspecBackend, MemoryBackend
+from artifactstore.backends.local import LocalBackend
 from artifactstore.testing.backend import BackendTests
 from artifactstore.testing.fixtures import RemoteRoot
 
@@ -29,19 +30,19 @@ PART_SIZE = 5 * MiB
 class TestFileBackend(BackendTests):
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Iterator[Backend]:
-        b = FsspecBackend(str(tmp_path / "root"))
+        b = LocalBackend(str(tmp_path / "root"))
         yield b
         b.close()
 
     def reopen(self, backend: Backend) -> Backend:
-        return FsspecBackend(backend.url)
+        return LocalBackend(backend.url)
 
 
 class TestMemoryBackend(BackendTests):
     @pytest.fixture
     def backend(self) -> Iterator[Backend]:
         root = f"memory://conformance-{uuid.uuid4().hex}"
-        b = FsspecBackend(root)
+        b = MemoryBackend(root)
         yield b
         b.close()
         fs = fsspec.filesystem("memory")
@@ -49,7 +50,7 @@ class TestMemoryBackend(BackendTests):
             fs.rm(b.root, recursive=True)
 
     def reopen(self, backend: Backend) -> Backend:
-        return FsspecBackend(backend.url)
+        return MemoryBackend(backend.url)
 
 
 class _RemoteBackendTests(BackendTests):
@@ -107,3 +108,20 @@ class TestAzureBackend(_RemoteBackendTests):
     @pytest.fixture
     def backend(self, azure_url: RemoteRoot) -> Iterator[Backend]:
         yield from self._backend(azure_url)
+
+
+def test_backend_classes_by_kind(tmp_path: Path) -> None:
+    """One class per kind, capability flags on the class; FsspecBackend("memory://") stays the memory store."""
+    local = LocalBackend(f"file://{tmp_path}/x")
+    assert (LocalBackend.supports_append, LocalBackend.is_remote) == (True, False)
+    assert local.local_path("a/b") == local.path_of("a/b") == tmp_path / "x" / "a" / "b"
+    mem = FsspecBackend(f"memory://kinds-{uuid.uuid4().hex}")
+    assert type(mem) is MemoryBackend and not mem.is_remote and not mem.supports_append
+    assert mem.local_path("a") is None
+    assert FsspecBackend.is_remote and not FsspecBackend.supports_append
+    for b in (local, mem):  # the flags are the class's, never overwritten per instance
+        assert not {"supports_append", "is_remote", "has_mtime"} & set(vars(b)), b
+    with pytest.raises(ValueError, match="LocalBackend"):
+        FsspecBackend(str(tmp_path / "y"))
+    with pytest.raises(ValueError, match="not a local path"):
+        LocalBackend("s3://bucket/x")

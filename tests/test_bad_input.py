@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 
 import artifactstore
-from artifactstore import errors
-from helpers import snapshot
+from artifactstore import ArtifactStore, errors
+from artifactstore.hookspecs import Registrar
+from helpers import snapshot, sql_catalog
 
 BAD_NAMES = [
     "../escape.txt", "a/../../b", "/etc/passwd", "a\\b.txt", "..\\..\\win.ini", "nul\x00byte", "ctl\x07char",
@@ -22,14 +23,14 @@ BAD_NAMES = [
 
 
 @pytest.fixture
-def populated(store):  # type: ignore[no-untyped-def]
+def populated(store: ArtifactStore) -> ArtifactStore:
     store.put(b"existing", artifact_type="report", name="existing.json", tags=["t"], metadata={"a": 1})
     store.set_alias("existing.json", "prod")
     return store
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_bad_names_rejected_nothing_changes(populated, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_names_rejected_nothing_changes(populated: ArtifactStore, name: str) -> None:
     before = snapshot(populated)
     with pytest.raises(errors.InvalidNameError) as ei:
         populated.put(b"payload", artifact_type="report", name=name)
@@ -58,7 +59,7 @@ def _not_json() -> Any:
         ({"artifact_type": ""}, errors.InvalidInputError),
     ],
 )
-def test_bad_arguments_rejected(populated, kwargs: dict[str, Any], exc: type[Exception]) -> None:  # type: ignore[no-untyped-def]
+def test_bad_arguments_rejected(populated: ArtifactStore, kwargs: dict[str, Any], exc: type[Exception]) -> None:
     before = snapshot(populated)
     args = {"artifact_type": "report", "name": "new.json", **kwargs}
     with pytest.raises(exc) as ei:
@@ -68,7 +69,7 @@ def test_bad_arguments_rejected(populated, kwargs: dict[str, Any], exc: type[Exc
     assert snapshot(populated) == before
 
 
-def test_missing_source_file(populated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_source_file(populated: ArtifactStore, tmp_path: Path) -> None:
     before = snapshot(populated)
     with pytest.raises(errors.SourceNotFoundError) as ei:
         populated.put(tmp_path / "nope.csv", artifact_type="report")
@@ -79,7 +80,7 @@ def test_missing_source_file(populated, tmp_path: Path) -> None:  # type: ignore
     assert snapshot(populated) == before
 
 
-def test_bad_source_type(populated) -> None:  # type: ignore[no-untyped-def]
+def test_bad_source_type(populated: ArtifactStore) -> None:
     with pytest.raises(errors.InvalidInputError):
         populated.put(12345, artifact_type="report")  # type: ignore[arg-type]
 
@@ -87,7 +88,7 @@ def test_bad_source_type(populated) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("ref", [
     "0190b3d4-0000-7000-8000-000000000000", "no-such.json", "existing.json@v7", "existing.json:nope",
 ])
-def test_unknown_ids_and_refs(populated, ref: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_ids_and_refs(populated: ArtifactStore, ref: str, tmp_path: Path) -> None:
     before = snapshot(populated)
     for call in (lambda: populated.read_bytes(ref), lambda: populated.get(ref, tmp_path / "x"),
                  lambda: populated.open(ref), lambda: populated.delete(ref), lambda: populated.set_alias(ref, "x")):
@@ -101,7 +102,7 @@ def test_unknown_ids_and_refs(populated, ref: str, tmp_path: Path) -> None:  # t
 
 
 @pytest.mark.parametrize("ref", ["../x@v1", "a\\b", "x@vv", "x:../y", "", "x:-bad"])
-def test_malformed_refs(populated, ref: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_refs(populated: ArtifactStore, ref: str) -> None:
     with pytest.raises(errors.InvalidNameError):
         populated.resolve(ref)
 
@@ -121,7 +122,7 @@ def test_known_fsspec_scheme_without_plugin_names_it(tmp_path: Path) -> None:
     assert "fsspec supports 'hdfs'" in str(ei.value)
 
 
-def test_bad_find_arguments(populated) -> None:  # type: ignore[no-untyped-def]
+def test_bad_find_arguments(populated: ArtifactStore) -> None:
     with pytest.raises(errors.InvalidInputError):
         populated.find(order_by="id; DROP TABLE artifacts")
     with pytest.raises(errors.InvalidInputError):
@@ -131,13 +132,13 @@ def test_bad_find_arguments(populated) -> None:  # type: ignore[no-untyped-def]
     assert populated.count() == 1
 
 
-def test_bad_alias(populated) -> None:  # type: ignore[no-untyped-def]
+def test_bad_alias(populated: ArtifactStore) -> None:
     for alias in ["", "../x", "has space", "v3", "a" * 200]:
         with pytest.raises(errors.InvalidNameError):
             populated.set_alias("existing.json", alias)
 
 
-def test_failing_source_stream_leaves_nothing(populated) -> None:  # type: ignore[no-untyped-def]
+def test_failing_source_stream_leaves_nothing(populated: ArtifactStore) -> None:
     class Exploding(io.RawIOBase):
         def __init__(self) -> None:
             self.n = 0
@@ -145,7 +146,7 @@ def test_failing_source_stream_leaves_nothing(populated) -> None:  # type: ignor
         def readable(self) -> bool:
             return True
 
-        def readinto(self, b):  # type: ignore[no-untyped-def]
+        def readinto(self, b: Any) -> int:
             self.n += 1
             if self.n > 3:
                 raise OSError("disk went away")
@@ -154,26 +155,27 @@ def test_failing_source_stream_leaves_nothing(populated) -> None:  # type: ignor
 
     before = snapshot(populated)
     with pytest.raises(OSError, match="disk went away"):
-        populated.put(Exploding(), artifact_type="log", name="partial.bin", codec="none")
+        # put() reads any binary file object (a raw stream too); its Source type spells that BinaryIO
+        populated.put(cast(BinaryIO, Exploding()), artifact_type="log", name="partial.bin", codec="none")
     assert snapshot(populated) == before
     assert not any((populated.backend.local_path("tmp") or Path("/nonexistent")).glob("*"))
 
 
-def test_backend_failing_mid_write_leaves_nothing(populated, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_backend_failing_mid_write_leaves_nothing(populated: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # Fault injection: a real disk cannot be told to fail on the 3rd write, so the
     # staged writer is wrapped to raise there (ENOSPC), as a full disk would.
-    from artifactstore.backends import fsspec_backend
+    from artifactstore.backends.local import LocalWriter
 
-    real = fsspec_backend._LocalWriter.write
+    real = LocalWriter.write
     calls = {"n": 0}
 
-    def failing(self, data):  # type: ignore[no-untyped-def]
+    def failing(self: Any, data: bytes | memoryview) -> int:
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(28, "No space left on device")
         return real(self, data)
 
-    monkeypatch.setattr(fsspec_backend._LocalWriter, "write", failing)
+    monkeypatch.setattr(LocalWriter, "write", failing)
     before = snapshot(populated)
     big = b"0123456789abcdef" * (1 << 20)  # 16 MiB: several chunks
     with pytest.raises(errors.BackendError) as ei:
@@ -212,7 +214,7 @@ def test_codec_failure_falls_back_to_raw(tmp_path: Path) -> None:
 
     class Plugin:
         @hookimpl
-        def artifactstore_register_codecs(self, register):  # type: ignore[no-untyped-def]
+        def artifactstore_register_codecs(self, register: Registrar) -> None:
             register("broken", Broken)
 
     reg = build_registry(autoload=False, plugins=[Plugin()])
@@ -221,6 +223,6 @@ def test_codec_failure_falls_back_to_raw(tmp_path: Path) -> None:
         for source in (data, io.BytesIO(data)):
             art = s.put(source, artifact_type="log", name="f.bin", codec="broken")
             assert art.codec == "none" and s.read_bytes(art.id) == data
-        row = s.catalog.read(lambda c: c.exec_driver_sql("select codec_error from artifacts").all())
+        row = sql_catalog(s).read(lambda c: c.exec_driver_sql("select codec_error from artifacts").all())
         assert all("codec bug" in r[0] for r in row)
         assert not list((tmp_path / "s" / "tmp").glob("*"))

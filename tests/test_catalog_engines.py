@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import artifactstore
 from artifactstore import gc
 from artifactstore.catalog.schema import SCHEMA_VERSION
 from artifactstore.errors import SchemaVersionError
+from artifactstore.models import ChampionRecord, EvaluationRecord
 
 
 def _populate(s: artifactstore.ArtifactStore) -> None:
@@ -61,8 +63,10 @@ def test_same_results_on_sqlite_and_postgresql(tmp_path: Path, pg_catalog_url: s
         assert [(a.name, a.version) for a in lite.versions("suite1/r1.json")] == \
             [(a.name, a.version) for a in pg.versions("suite1/r1.json")]
         assert lite.read_bytes("suite0/r0.json:best") == pg.read_bytes("suite0/r0.json:best")
-        strip = lambda recs: [{k: v for k, v in r.to_dict().items()  # noqa: E731
-                               if k not in ("timestamp", "champion_id", "previous_champion")} for r in recs]
+        def strip(recs: Sequence[EvaluationRecord | ChampionRecord]) -> list[dict[str, Any]]:
+            return [{k: v for k, v in r.to_dict().items() if k not in ("timestamp", "champion_id", "previous_champion")}
+                    for r in recs]
+
         assert strip(lite.evaluations()) == strip(pg.evaluations())
         assert strip(lite.champion_history()) == strip(pg.champion_history())
         p1 = gc.plan(lite, ["keep_top_k:k=2", "keep_champions"], grace_seconds=0)
@@ -92,7 +96,7 @@ def test_core_operations_on_both_engines(any_store: artifactstore.ArtifactStore,
     assert s.get(a.id, tmp_path / "out").read_bytes() == b"engine test" * 100
 
 
-def _herd_worker(url: str, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _herd_worker(url: str, q: mp.Queue[Any]) -> None:
     from artifactstore.catalog.sql import SQLCatalog
 
     try:
@@ -127,7 +131,7 @@ def test_32_workers_migrate_at_once(pg_catalog_url: str, start: str) -> None:
     if start == "old":
         _old_schema(pg_catalog_url)
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     procs = [ctx.Process(target=_herd_worker, args=(pg_catalog_url, q)) for _ in range(32)]
     for p in procs:
         p.start()
@@ -166,7 +170,7 @@ def test_newer_schema_refused(catalog_url: str) -> None:
     assert "upgrade artifactstore" in str(ei.value) and ei.value.found == SCHEMA_VERSION + 1
 
 
-def _same_name_writer(root: str, url: str, worker: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _same_name_writer(root: str, url: str, worker: int, q: mp.Queue[Any]) -> None:
     with artifactstore.open(root, catalog=url) as s:
         out = []
         for i in range(25):
@@ -183,7 +187,7 @@ def test_versions_never_repeat_or_skip_under_contention(tmp_path: Path, catalog_
     root = str(tmp_path / "s")
     artifactstore.open(root, catalog=catalog_url).close()
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     procs = [ctx.Process(target=_same_name_writer, args=(root, catalog_url, w, q)) for w in range(8)]
     for p in procs:
         p.start()
@@ -196,7 +200,7 @@ def test_versions_never_repeat_or_skip_under_contention(tmp_path: Path, catalog_
         assert [a.version for a in s.versions("contended.log")] == list(range(1, 281))
 
 
-def _gc_runner(root: str, url: str, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _gc_runner(root: str, url: str, q: mp.Queue[Any]) -> None:
     try:
         with artifactstore.open(root, catalog=url) as s:
             p = gc.plan(s, ["keep_top_k:k=5"], grace_seconds=0)
@@ -213,7 +217,7 @@ def test_two_gc_runs_at_once(tmp_path: Path, catalog_url: str) -> None:
             s.put(f"gc {i}".encode() * 30, artifact_type="log", name=f"g{i}")
     time.sleep(0.05)
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     procs = [ctx.Process(target=_gc_runner, args=(root, catalog_url, q)) for _ in range(2)]
     for p in procs:
         p.start()

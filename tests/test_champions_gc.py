@@ -8,15 +8,16 @@ import multiprocessing as mp
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import artifactstore
-from artifactstore import gc
+from artifactstore import ArtifactStore, gc
 from artifactstore.errors import InvalidInputError, UnknownPolicyError
 
 
-def _promoter(root: str, worker: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _promoter(root: str, worker: int, q: mp.Queue[Any]) -> None:
     rng = random.Random(worker)
     won = []
     with artifactstore.open(root) as s:
@@ -33,7 +34,7 @@ def test_16_processes_promoting_at_once(tmp_path: Path) -> None:
     root = tmp_path / "s"
     artifactstore.open(root).close()
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     procs = [ctx.Process(target=_promoter, args=(str(root), w, q)) for w in range(16)]
     for p in procs:
         p.start()
@@ -60,16 +61,16 @@ def test_16_processes_promoting_at_once(tmp_path: Path) -> None:
         assert s.champion_history() == chain
 
 
-def test_only_if_better_false_always_records(store) -> None:  # type: ignore[no-untyped-def]
+def test_only_if_better_false_always_records(store: ArtifactStore) -> None:
     a = store.promote_champion("m1", global_score=0.9, success_rate=0.9)
     assert store.promote_champion("m2", global_score=0.5, success_rate=0.5) is None
     b = store.promote_champion("m2", global_score=0.5, success_rate=0.5, only_if_better=False)
-    assert b is not None and b.previous_champion == a.champion_id
+    assert a is not None and b is not None and b.previous_champion == a.champion_id
     assert b.improvement_metrics["score_improvement"] == pytest.approx(-0.4)
     assert store.champion() == b
 
 
-def test_champion_alias_and_protection(store) -> None:  # type: ignore[no-untyped-def]
+def test_champion_alias_and_protection(store: ArtifactStore) -> None:
     old = [store.put(f"old {i}".encode(), artifact_type="video", name=f"v{i}.mp4") for i in range(5)]
     champ_art = old[0]
     store.record_evaluation("e1", "m1", global_score=0.7, success_rate=0.8, artifacts=[champ_art.id])
@@ -84,7 +85,7 @@ def test_champion_alias_and_protection(store) -> None:  # type: ignore[no-untype
     assert all("older than" not in r and "not kept by keep_recent" in r for _, r in p.delete)
 
 
-def test_keep_top_k_by_score_then_recency(store) -> None:  # type: ignore[no-untyped-def]
+def test_keep_top_k_by_score_then_recency(store: ArtifactStore) -> None:
     arts = []
     for i, score in enumerate([0.2, 0.9, 0.5, None, None]):
         a = store.put(f"r{i}".encode(), artifact_type="report", name=f"r{i}.json",
@@ -97,7 +98,7 @@ def test_keep_top_k_by_score_then_recency(store) -> None:  # type: ignore[no-unt
     assert kept == {arts[1].id, arts[2].id}  # best scores beat newer unscored ones
 
 
-def test_gc_dry_run_changes_nothing_and_apply_frees(store) -> None:  # type: ignore[no-untyped-def]
+def test_gc_dry_run_changes_nothing_and_apply_frees(store: ArtifactStore) -> None:
     from helpers import snapshot
 
     for i in range(20):
@@ -113,7 +114,7 @@ def test_gc_dry_run_changes_nothing_and_apply_frees(store) -> None:  # type: ign
     assert len(list(store.backend.list("blobs/"))) == 6
 
 
-def test_grace_period_protects_young_orphans(store) -> None:  # type: ignore[no-untyped-def]
+def test_grace_period_protects_young_orphans(store: ArtifactStore) -> None:
     a = store.put(b"young", artifact_type="log", name="y")
     store.delete(a.id)
     res = gc.apply(store, gc.plan(store, ["keep_all"]))  # default grace: one hour
@@ -122,7 +123,7 @@ def test_grace_period_protects_young_orphans(store) -> None:  # type: ignore[no-
     assert res.swept_blobs == 1 and not store.backend.exists(a.blob_key)
 
 
-def test_shared_blob_survives_partial_delete(store) -> None:  # type: ignore[no-untyped-def]
+def test_shared_blob_survives_partial_delete(store: ArtifactStore) -> None:
     a = store.put(b"shared", artifact_type="log", name="a")
     b = store.put(b"shared", artifact_type="log", name="b")
     store.delete(a.id)
@@ -130,7 +131,7 @@ def test_shared_blob_survives_partial_delete(store) -> None:  # type: ignore[no-
     assert store.read_bytes(b.id) == b"shared"
 
 
-def test_dedup_lease_blocks_sweep(store) -> None:  # type: ignore[no-untyped-def]
+def test_dedup_lease_blocks_sweep(store: ArtifactStore) -> None:
     a = store.put(b"leased", artifact_type="log", name="a")
     store.delete(a.id)
     token = store.catalog.take_lease(a.sha256)
@@ -140,7 +141,7 @@ def test_dedup_lease_blocks_sweep(store) -> None:  # type: ignore[no-untyped-def
     assert gc.apply(store, gc.plan(store, ["keep_all"], grace_seconds=0)).swept_blobs == 1
 
 
-def test_policy_errors(store) -> None:  # type: ignore[no-untyped-def]
+def test_policy_errors(store: ArtifactStore) -> None:
     with pytest.raises(UnknownPolicyError):
         gc.plan(store, ["keep_forever"])
     with pytest.raises(InvalidInputError):
@@ -152,7 +153,7 @@ def test_policy_errors(store) -> None:  # type: ignore[no-untyped-def]
 GRACE = 2.0
 
 
-def _gc_writer(root: str, worker: int, n: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _gc_writer(root: str, worker: int, n: int, q: mp.Queue[Any]) -> None:
     out = []
     with artifactstore.open(root) as s:
         for i in range(n):
@@ -173,7 +174,7 @@ def test_gc_while_4_processes_write(tmp_path: Path) -> None:
             s.put(f"junk-{i}".encode() * 64, artifact_type="tmp", name=f"junk/{i}")
     time.sleep(GRACE + 0.5)  # the garbage is now older than the grace period
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     procs = [ctx.Process(target=_gc_writer, args=(str(root), w, 150, q)) for w in range(4)]
     for p in procs:
         p.start()
@@ -200,6 +201,6 @@ def test_gc_while_4_processes_write(tmp_path: Path) -> None:
         assert s.count(artifact_type="tmp") == 30
 
 
-def test_created_at_is_utc_datetime(store) -> None:  # type: ignore[no-untyped-def]
+def test_created_at_is_utc_datetime(store: ArtifactStore) -> None:
     a = store.put(b"t", artifact_type="log", name="t")
     assert a.created_at.tzinfo is dt.timezone.utc

@@ -14,15 +14,18 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from artifactstore.backends import cloud
-from artifactstore.backends.cloud import RemoteCalls, RetryPolicy, classify_error, open_backend, resolve
-from artifactstore.backends.fsspec_backend import FsspecBackend
+from artifactstore import redact
+from artifactstore.backends import cloud, options
+from artifactstore.backends.failures import classify_error
+from artifactstore.backends.fsspec_backend import FsspecBackend, open_backend
+from artifactstore.backends.options import resolve
+from artifactstore.backends.retry import DEFAULT_RETRY, NO_RETRY, RemoteCalls, RetryPolicy
 from artifactstore.errors import BackendError, MissingDependencyError
 from artifactstore.testing import servers
 from artifactstore.testing.fixtures import RemoteRoot
@@ -37,8 +40,8 @@ CLOUD_ENV = (
 )  # fmt: skip
 SECRET = "PLANTED-s3cr3t-9f8e7d6c5b4a"
 # what resolve() adds to every S3 / Azure client: a connect timeout, and no SDK retries under ours (S3)
-S3_T = {"config_kwargs": {"connect_timeout": cloud.CONNECT_TIMEOUT, "retries": {"total_max_attempts": 1}}}
-AZ_T = {"connection_timeout": cloud.CONNECT_TIMEOUT}
+S3_T = {"config_kwargs": {"connect_timeout": options.CONNECT_TIMEOUT, "retries": {"total_max_attempts": 1}}}
+AZ_T = {"connection_timeout": options.CONNECT_TIMEOUT}
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, total_timeout=10)
 
 
@@ -173,11 +176,11 @@ def test_non_cloud_urls_pass_options_through() -> None:
 
 
 def test_upload_kwargs_apply_part_size() -> None:
-    assert cloud.upload_kwargs("s3", {"default_block_size": 5 << 20}) == {"chunksize": 5 << 20}
-    assert cloud.upload_kwargs("gs", {"block_size": 8 << 20}) == {"chunksize": 8 << 20}
-    assert cloud.upload_kwargs("s3", {}) == {}
-    assert cloud.upload_kwargs("az", {"blocksize": 4 << 20}) == {}  # set on the SDK client instead
-    assert cloud.upload_kwargs("memory", {"block_size": 1}) == {}
+    assert options.upload_kwargs("s3", {"default_block_size": 5 << 20}) == {"chunksize": 5 << 20}
+    assert options.upload_kwargs("gs", {"block_size": 8 << 20}) == {"chunksize": 8 << 20}
+    assert options.upload_kwargs("s3", {}) == {}
+    assert options.upload_kwargs("az", {"blocksize": 4 << 20}) == {}  # set on the SDK client instead
+    assert options.upload_kwargs("memory", {"block_size": 1}) == {}
 
 
 # --- missing extras ----------------------------------------------------------------------------
@@ -196,7 +199,8 @@ def test_missing_client_library_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, url: str, package: str, extra: str
 ) -> None:
     monkeypatch.setitem(sys.modules, package, None)  # import of it now raises ImportError
-    for make in (lambda: open_backend(url), lambda: FsspecBackend(url)):
+    makers: list[Callable[[], object]] = [lambda: open_backend(url), lambda: FsspecBackend(url)]
+    for make in makers:
         with pytest.raises(MissingDependencyError) as info:
             make()
         assert isinstance(info.value, ImportError)
@@ -254,7 +258,8 @@ def _boto_error(status: int, code: str) -> Exception:
     err = ClientError(
         {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"
     )
-    return translate_boto_error(err)
+    translated: Exception = translate_boto_error(err)  # s3fs has no type information
+    return translated
 
 
 def test_classify_library_errors() -> None:
@@ -327,7 +332,7 @@ def test_transient_failures_are_retried_with_backoff(caplog: pytest.LogCaptureFi
     # exponential with jitter in [d/2, d], capped at max_delay
     for delay, cap in zip(slept, (0.1, 0.2, 0.3), strict=True):
         assert cap / 2 <= delay <= cap
-    warnings = [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.INFO]
     assert len(warnings) == 3
     assert "read s3://bucket/root/blobs/x failed" in warnings[0].getMessage()
     assert "attempt 1 of 5" in warnings[0].getMessage()
@@ -389,8 +394,8 @@ def test_bugs_propagate_unchanged() -> None:
 
 
 def test_retry_option_coercion() -> None:
-    assert RetryPolicy.coerce(None) is cloud.DEFAULT_RETRY
-    assert RetryPolicy.coerce(False) is cloud.NO_RETRY
+    assert RetryPolicy.coerce(None) is DEFAULT_RETRY
+    assert RetryPolicy.coerce(False) is NO_RETRY
     assert RetryPolicy.coerce(7).attempts == 7
     p = RetryPolicy(attempts=2)
     assert RetryPolicy.coerce(p) is p
@@ -471,7 +476,7 @@ def failing_proxy(moto_server: ServerHandle) -> Iterator[_FailingProxy]:
 def test_server_errors_are_retried_end_to_end(
     s3_url: RemoteRoot, failing_proxy: _FailingProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="artifactstore.backends")
+    caplog.set_level(logging.INFO, logger="artifactstore.backends")
     b = FsspecBackend(
         s3_url.url,
         endpoint_url=failing_proxy.endpoint,
@@ -516,7 +521,7 @@ def test_secret_never_in_repr_errors_or_logs_s3(caplog: pytest.LogCaptureFixture
     assert "s3://bucket/store/records/x" in str(info.value)
     assert "failed after 3 attempt(s)" in str(info.value)
     assert not _leaks(str(info.value)) and not _leaks(repr(info.value))
-    assert [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.WARNING]
+    assert [r for r in caplog.records if r.name == "artifactstore.backends" and r.levelno == logging.INFO]
     for r in _checked_records(caplog):
         assert not _leaks(r.getMessage()), r.getMessage()
 
@@ -546,9 +551,9 @@ def test_scrub_removes_secret_shapes() -> None:
         "key": "AKIAPLANTED",
         "token": "anon",
     }
-    secrets = cloud.secret_values(opts)
+    secrets = redact.secret_values(opts)
     text = f"AccountKey={SECRET}; url http://user:{SECRET}@host:1/x?sig=abc&se=1 key AKIAPLANTED token=xyz anonymous"
-    out = cloud.scrub(text, secrets)
+    out = redact.scrub(text, secrets)
     assert not _leaks(out)
     assert "AKIAPLANTED" not in out and "sig=abc" not in out and "token=xyz" not in out
     assert "anonymous" in out  # "anon" is not a secret value
@@ -559,7 +564,7 @@ def test_connect_timeout_and_retry_budget_options() -> None:
     assert opts["config_kwargs"] == {"connect_timeout": 1.5, "retries": {"max_attempts": 4}}  # the user's kept
     _, opts = resolve("az://c", {"account_name": "a", "connect_timeout": 2})
     assert opts["connection_timeout"] == 2.0
-    assert cloud.DEFAULT_RETRY.total_timeout == 10.0  # an unreachable endpoint fails within ~10 s by default
+    assert DEFAULT_RETRY.total_timeout == 10.0  # an unreachable endpoint fails within ~10 s by default
     policy = RetryPolicy.coerce({"attempts": 2, "total_timeout": 30})
     assert (policy.attempts, policy.total_timeout) == (2, 30.0)
     with pytest.raises(TypeError, match="not tries"):
@@ -567,7 +572,7 @@ def test_connect_timeout_and_retry_budget_options() -> None:
 
 
 def test_the_error_that_ends_the_retries_names_the_budget() -> None:
-    calls = cloud.RemoteCalls("s3://b/x", {"config_kwargs": {"connect_timeout": 3.0}},
+    calls = RemoteCalls("s3://b/x", {"config_kwargs": {"connect_timeout": 3.0}},
                               RetryPolicy(attempts=2, base_delay=0.0, max_delay=0.0, total_timeout=7),
                               sleep=lambda _s: None)
 
@@ -580,3 +585,13 @@ def test_the_error_that_ends_the_retries_names_the_budget() -> None:
     assert "failed after 2 attempt(s)" in msg
     assert "retry budget: 2 attempt(s) within 7 s" in msg and "-o retry=N" in msg
     assert "connect timeout 3 s" in msg and "\n" not in msg
+
+
+def test_cloud_module_keeps_its_names() -> None:
+    """``artifactstore.backends.cloud`` re-exports the names it held before the split, as the same objects."""
+    from artifactstore.backends import clouds, failures, fsspec_backend, retry
+
+    homes = (clouds, failures, fsspec_backend, options, retry, redact)
+    for name in cloud.__all__:
+        home = next(m for m in homes if name in vars(m))
+        assert getattr(cloud, name) is getattr(home, name), name

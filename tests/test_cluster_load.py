@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 import artifactstore
 from artifactstore import gc
+from helpers import sql_catalog
 
 WORKERS = 8
 # 150 per worker (1,200 artifacts) keeps CI's whole suite under 10 minutes; the long mode
@@ -28,7 +29,7 @@ PER_WORKER = int(os.environ.get("ARTIFACTSTORE_CLUSTER_PER_WORKER", "150"))
 GRACE = 3.0
 
 
-def _worker(url: str, options: dict[str, Any], catalog: str, w: int, start: Any, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _worker(url: str, options: dict[str, Any], catalog: str, w: int, start: Any, q: mp.Queue[Any]) -> None:
     rng = random.Random(w)
     ids: list[str] = []
     wins = 0
@@ -58,7 +59,7 @@ def _worker(url: str, options: dict[str, Any], catalog: str, w: int, start: Any,
     q.put((w, ids, wins))
 
 
-def _gc_loop(url: str, options: dict[str, Any], catalog: str, start: Any, stop: Any, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _gc_loop(url: str, options: dict[str, Any], catalog: str, start: Any, stop: Any, q: mp.Queue[Any]) -> None:
     runs = swept = 0
     with artifactstore.open(url, catalog=catalog, **options) as s:
         # garbage older than the grace period: deleted artifacts whose content the workers re-put
@@ -79,7 +80,7 @@ def test_8_workers_on_s3_and_postgresql_with_gc(s3_url: Any, pg_catalog_url: str
             s.delete(s.put(f"shared-{k}".encode() * 100, artifact_type="episode_data", name=f"garbage/{k}").id)
     time.sleep(GRACE + 0.5)
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     start = ctx.Barrier(WORKERS + 1)
     stop = ctx.Event()
     gcp = ctx.Process(target=_gc_loop, args=(url, options, pg_catalog_url, start, stop, q))
@@ -124,7 +125,7 @@ def test_8_workers_on_s3_and_postgresql_with_gc(s3_url: Any, pg_catalog_url: str
             vs = [a.version for a in s.versions(f"w{w}/log")]
             assert vs == list(range(1, PER_WORKER // 2 + 1))
         # no orphan rows
-        with s.catalog.engine.connect() as c:
+        with sql_catalog(s).engine.connect() as c:
             for table in ("tags", "metadata_kv", "aliases"):
                 n = c.execute(sa.text(f"select count(*) from {table} t where not exists "
                                       "(select 1 from artifacts a where a.id = t.artifact_id)")).scalar()

@@ -11,13 +11,14 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import artifactstore
 
 
-def _proc_writer(root: str, worker: int, n: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _proc_writer(root: str, worker: int, n: int, q: mp.Queue[Any]) -> None:
     ids = []
     with artifactstore.open(root) as s:
         for i in range(n):
@@ -51,7 +52,7 @@ def test_8_threads_and_4_processes_write_1000_artifacts(tmp_path: Path) -> None:
     root = tmp_path / "s"
     artifactstore.open(root).close()
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: mp.Queue[Any] = ctx.Queue()
     procs = [ctx.Process(target=_proc_writer, args=(str(root), w, 125, q)) for w in range(4)]
     for p in procs:
         p.start()

@@ -318,10 +318,10 @@ def test_example_plugin_is_included_verbatim() -> None:
     for path in _example_plugin_files():
         rel = _rel(path)
         assert rel in verbatim, f"docs/plugins.md does not include {rel} (<!-- verbatim: {rel} --> before a block)"
-    for rel, block in verbatim.items():
-        assert rel is not None
-        real = (ROOT / rel).read_bytes()
-        assert block.code.encode("utf-8") == real, f"{block.where} differs from {rel}; copy the file again"
+    for name, block in verbatim.items():
+        assert name is not None
+        real = (ROOT / name).read_bytes()
+        assert block.code.encode("utf-8") == real, f"{block.where} differs from {name}; copy the file again"
 
 
 # --- hooks ----------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_unknown_name_raises_attribute_error() -> None:
     try:
-        artifactstore.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+        artifactstore.no_such_name  # noqa: B018
     except AttributeError as exc:
         assert "no_such_name" in str(exc)
     else:

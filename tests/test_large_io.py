@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import pytest
 import zstandard
@@ -185,11 +186,12 @@ def test_no_seek_without_a_seek_table_or_on_a_stream() -> None:
         def readable(self) -> bool:
             return True
 
-        def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        def readinto(self, b: Any) -> int:
             return self._f.readinto(b)
 
     data = compressible_bytes(3 * FS, seed=7)
-    reader = ZstdReader(io.BufferedReader(Stream(_encode(data))))  # type: ignore[arg-type,type-var]
+    # a buffered raw stream is a binary file object; ZstdReader's parameter type spells that BinaryIO
+    reader = ZstdReader(cast(BinaryIO, io.BufferedReader(Stream(_encode(data)))))
     assert not reader.seekable()
     with pytest.raises(io.UnsupportedOperation):
         reader.seek(5)

@@ -233,7 +233,8 @@ def test_promotion_requires_significant_evidence(store: ArtifactStore) -> None:
     before = store.count()
     assert store.promote_champion("same", evaluation_id=ev_same, global_score=0.9, success_rate=0.9,
                                   require_significant=True) is None
-    assert store.champion().model_id == "champ" and store.count() == before  # nothing written
+    champ = store.champion()
+    assert champ is not None and champ.model_id == "champ" and store.count() == before  # nothing written
     ev_better = add_eval(store, "better", episodes(1.5, seed=19))
     rec = store.promote_champion("better", evaluation_id=ev_better, global_score=0.9, success_rate=0.9,
                                  require_significant=True)
@@ -245,7 +246,8 @@ def test_promotion_requires_significant_evidence(store: ArtifactStore) -> None:
     assert store.champion_history()[0].metrics["evidence"]["report_artifact_id"] == report.id
     # the catalog rebuilt from the storage says the same
     store.reindex()
-    assert store.champion().metrics["evidence"] == evd
+    rebuilt = store.champion()
+    assert rebuilt is not None and rebuilt.metrics["evidence"] == evd
     with pytest.raises(NoEpisodeDataError):
         store.record_evaluation("ev-x", "nodata", global_score=1, success_rate=1)
         store.promote_champion("nodata", evaluation_id="ev-x", global_score=1, success_rate=1,

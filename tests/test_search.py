@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from artifactstore.catalog.schema import SCHEMA_VERSION
 from artifactstore.catalog.search import parse_query
 from artifactstore.cli.main import cli
 from artifactstore.errors import InvalidInputError, InvalidQueryError
+from helpers import sql_catalog
 
 HOSTILE = ['"', '""', '"unclosed', "NEAR(a b)", "NEAR(", "'; --", "'; DROP TABLE artifacts; --", "*", "**", "a*b*",
            "AND", "OR NOT", "(", ")", "a:*", "!a", "a & b | c", "a <-> b", "\x00", "\x01\x02", "\ud800",
@@ -43,7 +45,7 @@ def test_words_prefixes_phrases_exclusion(any_store: ArtifactStore) -> None:
     s = any_store
     ids = _fill(s)
 
-    def names(q: str, **f: object) -> list[str]:
+    def names(q: str, **f: Any) -> list[str]:
         return [a.id for a in s.search(q, **f)]
 
     assert names("resnet50") == [ids["name_hit"]]
@@ -86,6 +88,38 @@ def test_filters_limit_offset_delete_versions(any_store: ArtifactStore) -> None:
     assert [(a.version, a.id) for a in s.search("report draft")] == [(1, v1.id)]
 
 
+# Values whose tokens collide (same words, other separators, a prefix of another value, accents,
+# a value that is all punctuation): the filter's words only narrow the full-text match, the SQL
+# filter still decides.
+TRICKY = ["vit50_v2", "vit50-v2", "vit50v2", "vit50_v2_extra", "v2_vit50", "Vit50_V2", "café", "cafe", "___", ""]
+
+
+def test_filtered_search_equals_search_then_filter(any_store: ArtifactStore) -> None:
+    s = any_store
+    arts = []
+    for i, value in enumerate(TRICKY * 2):
+        arts.append(s.put(f"{i}".encode(), name=f"{value or 'plain'}/run{i % 3}.json", artifact_type=value or "log",
+                          model_id=value or None, evaluation_id=f"ev-{value}", map_name=value or None,
+                          tags=[value or "none", f"t{i % 2}"], metadata={"words": "common words", "i": i}))
+    everything = [a for a in s.search("words", limit=None)]
+    assert len(everything) == len(arts)
+    for value in TRICKY:
+        if not value:
+            continue
+        for key in ("model_id", "artifact_type", "evaluation_id", "map_name"):
+            want = value if key != "evaluation_id" else f"ev-{value}"
+            filters: dict[str, Any] = {key: want}
+            got = {a.id for a in s.search("words", limit=None, **filters)}
+            assert got == {a.id for a in everything if getattr(a, key) == want}, (key, want)
+        got = {a.id for a in s.search("words", limit=None, tags=[value])}
+        assert got == {a.id for a in everything if value in a.tags}, value
+        got = {a.id for a in s.search("words", limit=None, tags=[value, "t1"], tags_mode="all")}
+        assert got == {a.id for a in everything if value in a.tags and "t1" in a.tags}, value
+    one = arts[3]
+    assert [a.id for a in s.search("words", name=one.name, model_id=one.model_id)] == [
+        a.id for a in everything if a.name == one.name and a.model_id == one.model_id]
+
+
 QUERIES = ["resnet", "resn*", "words", '"exact words"', "words -exact", "vit", "log", "cafe", "report", "ep 7"]
 
 
@@ -108,14 +142,16 @@ def test_migration_from_v3_builds_the_index(tmp_path: Path, catalog_url: str) ->
         ids = _fill(s)
         expected = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
         # Make it a v3 catalog: the v3 schema is v4 without the search tables.
-        with s.catalog.engine.begin() as conn:
-            if s.catalog.dialect == "sqlite":
+        cat = sql_catalog(s)
+        with cat.engine.begin() as conn:
+            if cat.dialect == "sqlite":
                 conn.execute(sa.text("DROP TABLE search_fts"))
             conn.execute(sa.text("DROP TABLE search_docs"))
             conn.execute(sa.text("UPDATE as_meta SET value = '3' WHERE key = 'schema_version'"))
     with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
-        assert s.catalog.schema_version_found == 3
-        with s.catalog.engine.connect() as conn:
+        cat = sql_catalog(s)
+        assert cat.schema_version_found == 3
+        with cat.engine.connect() as conn:
             v = conn.execute(sa.text("SELECT value FROM as_meta WHERE key = 'schema_version'")).scalar()
             assert v == str(SCHEMA_VERSION) and SCHEMA_VERSION >= 4  # v3 -> 4 (search), then later ones
         assert {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES} == expected

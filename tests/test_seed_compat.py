@@ -546,7 +546,8 @@ def test_history_tracking(seed: SeedSession) -> None:
     assert (c.model_id, c.global_score, c.success_rate) == ("enhanced_model_v1", 0.87, 0.92)
     assert c.previous_champion == "baseline_model"
     assert c.improvement_metrics == {"score_improvement": 0.05, "success_improvement": 0.04}
-    assert m.store.champion() is not None and m.store.champion().champion_id == ns["champion_id"]  # type: ignore[union-attr]
+    now = m.store.champion()
+    assert now is not None and now.champion_id == ns["champion_id"]
 
 
 # --- "Querying and Retrieval" --------------------------------------------------------------

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import artifactstore
+from artifactstore import ArtifactStore
 from artifactstore.cache import BlobCache
+from helpers import sql_catalog
 
 
 def test_second_read_does_not_touch_the_network(s3_url: Any, tmp_path: Path) -> None:
@@ -48,7 +50,7 @@ def test_damaged_cache_entry_is_dropped_and_refetched(s3_url: Any, tmp_path: Pat
         assert s.read_bytes(art.id) == b"A" * 100_000
 
 
-def test_local_stores_have_no_cache_by_default(store) -> None:  # type: ignore[no-untyped-def]
+def test_local_stores_have_no_cache_by_default(store: ArtifactStore) -> None:
     assert store.cache is None
 
 
@@ -113,7 +115,7 @@ def test_storage_options_and_catalog_from_the_config_file(
     conf.write_text("\n".join(lines) + "\n")
     monkeypatch.setenv("ARTIFACTSTORE_CONFIG", str(conf))
     with artifactstore.open(s3_url.url) as s:  # no options given: all from the file
-        assert s.catalog.dialect == "postgresql"
+        assert sql_catalog(s).dialect == "postgresql"
         a = s.put(b"configured", artifact_type="log", name="c")
         assert s.read_bytes(a.id) == b"configured"
     monkeypatch.setenv("ARTIFACTSTORE_CONFIG", str(tmp_path / "missing.toml"))

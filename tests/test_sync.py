@@ -297,7 +297,7 @@ def test_many_segments_in_small_batches(src: ArtifactStore, mem: ArtifactStore,
 
     monkeypatch.setattr(sync_module, "_BATCH_BYTES", 1)  # one segment per batch
     arts = [src.put(f"artifact {i}".encode(), artifact_type="log", name=f"log-{i}.txt") for i in range(5)]
-    with artifactstore.open(src.backend.root) as other_writer:  # a second writer: a second manifest log
+    with artifactstore.open(src.url) as other_writer:  # a second writer: a second manifest log
         arts += [other_writer.put(b"from another writer", artifact_type="log", name="other.txt")]
     src.delete(arts[0].id)
     report = sync(src, mem, workers=4)

@@ -162,11 +162,9 @@ def test_sync_back_and_forth_with_champions_keeps_reindex_working(src: ArtifactS
 
 def test_interrupted_sync_is_finished_by_the_next_sync_and_by_open(src: ArtifactStore, dst: ArtifactStore,
                                                                    tmp_path: Path) -> None:
-    from artifactstore.catalog.leases import SYNC_PENDING_KEY
-
     src.put(b"more", name="more.txt", artifact_type="other")
     sync(src, dst, reindex=False)  # as if killed after copying the journals, before the catalog update
-    pending = dst.catalog.read(lambda c: dst.catalog.meta_value(c, SYNC_PENDING_KEY))
+    pending = dst.catalog.sync_pending()
     assert pending is not None
     with artifactstore.open(tmp_path / "dst") as again:  # an open finishes it
         assert again.read_bytes("more.txt@v1") == b"more"

@@ -21,10 +21,10 @@ import logging
 import tarfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import fsspec
 import pytest
@@ -190,6 +190,11 @@ class _Unseekable(io.RawIOBase):
         return len(data)
 
 
+def _unseekable(data: bytes) -> BinaryIO:
+    # put() reads any binary file object (a raw stream too); its Source type spells that BinaryIO
+    return cast(BinaryIO, _Unseekable(data))
+
+
 def _fill(store: ArtifactStore, tmp: Path) -> dict[str, tuple[artifactstore.Artifact, bytes]]:
     """A mixed set of artifacts: every source kind and codec; returns label -> (artifact, original bytes)."""
     out: dict[str, tuple[artifactstore.Artifact, bytes]] = {}
@@ -205,17 +210,17 @@ def _fill(store: ArtifactStore, tmp: Path) -> dict[str, tuple[artifactstore.Arti
     rep2 = json.dumps({"score": 0.7, "episodes": list(range(300))}).encode()
     out["report1"] = (store.put(io.BytesIO(rep1), artifact_type="report", name="report.json", model_id="m1",
                                 codec="gzip", tags=["report"]), rep1)
-    out["report2"] = (store.put(_Unseekable(rep2), artifact_type="report", name="report.json", model_id="m2",
+    out["report2"] = (store.put(_unseekable(rep2), artifact_type="report", name="report.json", model_id="m2",
                                 codec="zstd", tags=["report", "best"], metadata={"seed": 2}), rep2)
     cfg = b"lr: 0.001\nbatch: 64\n" * 200
     out["cfg"] = (store.put(cfg, artifact_type="configuration", name="cfg.yaml", model_id="m2", codec="zip"), cfg)
     trace = b'{"t": 1, "event": "collision"}\n' * 3000
-    out["trace"] = (store.put(_Unseekable(trace), artifact_type="trace", name="m2/trace.jsonl", model_id="m2",
+    out["trace"] = (store.put(_unseekable(trace), artifact_type="trace", name="m2/trace.jsonl", model_id="m2",
                               codec="tar.gz"), trace)
     raw_log = b"plain log line\n" * 100
     out["log"] = (store.put(raw_log, artifact_type="log", name="run.log", codec="none"), raw_log)
     out["empty"] = (store.put(b"", artifact_type="log", name="empty.log"), b"")
-    batch = [
+    batch: list[dict[str, Any]] = [
         {"source": _noise(50_000, f"ckpt{i}"), "artifact_type": "model_checkpoint", "name": f"ckpt/step-{i}.bin",
          "model_id": "m2", "tags": ["ckpt"], "metadata": {"step": i}}
         for i in range(3)
@@ -239,7 +244,7 @@ def _view(store: ArtifactStore) -> dict[str, Any]:
         "aliases": {a["id"]: sorted(store.aliases(a["id"])) for a in arts},
         "evaluations": [e.to_dict() for e in store.evaluations()],
         "champions": [c.to_dict() for c in store.champion_history()],
-        "champion": store.champion().to_dict() if store.champion() else None,
+        "champion": champ.to_dict() if (champ := store.champion()) else None,
         "stats": store.stats().to_dict(),
     }
 
@@ -285,7 +290,7 @@ def test_core_store_workflow(root: Root, tmp_path: Path) -> None:
         assert store.aliases(a["report1"].id) == ["baseline"]
 
         # find with filters
-        def ids(arts: list[artifactstore.Artifact]) -> set[str]:
+        def ids(arts: Iterable[artifactstore.Artifact]) -> set[str]:
             return {x.id for x in arts}
 
         assert ids(store.find()) == ids(a.values()) and store.count() == len(a)
@@ -657,7 +662,7 @@ def test_credentials_never_leak(kind: str, request: pytest.FixtureRequest, tmp_p
 
     with artifactstore.open(case.url, catalog, **case.options) as store:
         for what in (repr(store), str(store), store.url, repr(store.backend), repr(store.catalog),
-                     str(store.catalog.url), repr(store.backend.fs)):
+                     str(store.catalog.url), repr(getattr(store.backend, "fs", None))):
             find.check("repr", what)
         data = _fill(store, tmp_path)
         _campaign(store)
@@ -702,10 +707,10 @@ def test_credentials_never_leak(kind: str, request: pytest.FixtureRequest, tmp_p
         artifactstore.open(case.url, tmp_path / "dead.db", **dead).close()
     assert time.monotonic() - started < 15  # retry=False: no client-side retries either (Azure: 81 s before)
     errors.append(info.value)
-    for exc in errors:
-        find.check(f"error {type(exc).__name__}", str(exc))
-        find.check(f"error repr {type(exc).__name__}", repr(exc))
-        find.check(f"traceback {type(exc).__name__}", "".join(traceback.format_exception(exc)))
+    for err in errors:
+        find.check(f"error {type(err).__name__}", str(err))
+        find.check(f"error repr {type(err).__name__}", repr(err))
+        find.check(f"traceback {type(err).__name__}", "".join(traceback.format_exception(err)))
 
     # the bucket: every object, whole
     keys = case.raw.keys()
@@ -799,7 +804,7 @@ def test_default_catalog_is_per_endpoint_not_per_url(s3_url: Any) -> None:
 
 
 def test_location_key_names_endpoint_and_account_without_secrets() -> None:
-    from artifactstore.backends.cloud import location_key
+    from artifactstore.backends.options import location_key
     from artifactstore.testing import servers
 
     conn1 = servers.azurite_connection_string("http://127.0.0.1:10000")
@@ -815,10 +820,11 @@ def test_location_key_names_endpoint_and_account_without_secrets() -> None:
 def test_percent_encoded_and_access_token_secrets_are_scrubbed() -> None:
     """gcsfs validates a ``token=`` access token with GET /tokeninfo?access_token=<percent-encoded>;
     a failure's message carried it (found with token="ya29.<...>/<...>+<...>")."""
-    from artifactstore.backends import cloud
+    from artifactstore.backends.retry import NO_RETRY, RemoteCalls
+    from artifactstore.redact import scrub
 
     token = f"ya29.{PLANTED}/x+y="
-    calls = cloud.RemoteCalls("gs://b/store", {"token": token}, cloud.NO_RETRY)
+    calls = RemoteCalls("gs://b/store", {"token": token}, NO_RETRY)
 
     def fail() -> None:
         from urllib.parse import quote
@@ -828,4 +834,4 @@ def test_percent_encoded_and_access_token_secrets_are_scrubbed() -> None:
     with pytest.raises(BackendError) as info:
         calls("connect", "", fail)
     assert PLANTED not in str(info.value) and "access_token=***" in str(info.value)
-    assert cloud.scrub("GET /t?refresh_token=abc&id_token=def") == "GET /t?refresh_token=***&id_token=***"
+    assert scrub("GET /t?refresh_token=abc&id_token=def") == "GET /t?refresh_token=***&id_token=***"

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-__all__ = ["Backend", "BlobWriter", "ObjectInfo"]
+__all__ = ["STAGING_PREFIX", "Backend", "BlobWriter", "ObjectInfo"]
+
+#: Where a backend may keep staged objects inside its root (``tmp/<id>.part`` on
+#: local disk). Keys under it are never listed, and gc removes stale ones.
+STAGING_PREFIX = "tmp/"
 
 
 @dataclass(frozen=True)

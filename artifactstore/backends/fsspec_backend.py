@@ -1,20 +1,19 @@
-"""The one fsspec-based backend: local disk, memory, and (with extras) S3, GCS, Azure.
+"""The object-store backend: S3, GCS, Azure (with their extras) and ``memory://``, through fsspec.
 
-Local disk gets a fast path through ``os`` (atomic rename publish, O_APPEND
-logs, fsync on demand) because fsspec's local filesystem adds per-call
-overhead that dominates small artifacts; every other protocol goes through
-the fsspec filesystem object.
+Every protocol goes through the fsspec filesystem object, its calls wrapped
+by :class:`~artifactstore.backends.retry.RemoteCalls` (retries, errors with the
+redacted URL). Staging is local (:class:`SpoolWriter`): memory up to 4 MiB,
+then a spool file, uploaded in one PUT or one completed multipart upload on
+commit. Options, retries and error classification live in their own modules
+(:mod:`.options`, :mod:`.retry`, :mod:`.failures`, :mod:`.clouds`); local disk
+is :mod:`artifactstore.backends.local`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import io
-import os
-import shutil
 import tempfile
-import threading
-import uuid
 import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,28 +21,19 @@ from typing import Any, BinaryIO, ClassVar
 
 import fsspec
 
+from ..atomic import discard
 from ..errors import BackendError, MissingDependencyError
 from ..redact import redact_url
-from . import cloud
-from .base import Backend, BlobWriter, ObjectInfo
+from .base import STAGING_PREFIX, Backend, BlobWriter, ObjectInfo
+from .clouds import REMOTE_EXTRAS, require_client
+from .options import configure_filesystem, resolve, upload_kwargs
+from .retry import RemoteCalls, RetryPolicy
 
-__all__ = ["FsspecBackend", "REMOTE_EXTRAS"]
-
-TMP_PREFIX = "tmp/"
-CHUNK = 8 << 20
-
-#: protocol -> (python package, extra) for helpful errors when it is missing
-REMOTE_EXTRAS: dict[str, tuple[str, str]] = cloud.REMOTE_EXTRAS
+__all__ = ["REMOTE_EXTRAS", "FsspecBackend", "MemoryBackend", "SpoolWriter", "mtime_of", "open_backend"]
 
 
-def _split_url(url: str) -> tuple[str, str]:
-    if "://" in url:
-        proto, _, rest = url.partition("://")
-        return proto.lower(), rest
-    return "file", url
-
-
-def _mtime_of(info: Mapping[str, Any]) -> float | None:
+def mtime_of(info: Mapping[str, Any]) -> float | None:
+    """An object's mtime (seconds since the epoch) from an fsspec info dict, whatever the library calls it."""
     for k in ("mtime", "LastModified", "last_modified", "updated", "created", "creation_time"):
         v = info.get(k)
         if v is None:
@@ -61,82 +51,15 @@ def _mtime_of(info: Mapping[str, Any]) -> float | None:
     return None
 
 
-class _LocalWriter(BlobWriter):
-    """Temp file under <root>/tmp/ on the same filesystem, published by rename."""
-
-    def __init__(self, backend: FsspecBackend) -> None:
-        self._b = backend
-        tmpdir = backend.root_path / "tmp"
-        self._tmp = tmpdir / f"{uuid.uuid4().hex}.part"
-        try:
-            self._f: BinaryIO | None = open(self._tmp, "w+b")  # noqa: SIM115  (w+: staged_fd reads back)
-        except FileNotFoundError:
-            tmpdir.mkdir(parents=True, exist_ok=True)
-            self._f = open(self._tmp, "w+b")  # noqa: SIM115
-        self._n = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        assert self._f is not None, "writer already closed"
-        n = self._f.write(data)
-        self._n += n
-        return n
-
-    @property
-    def bytes_written(self) -> int:
-        return self._n
-
-    def staged_fd(self) -> int | None:
-        if self._f is None or self._n:
-            return None
-        return self._f.fileno()
-
-    def note_written(self, n: int) -> None:
-        self._n += n
-
-    def commit(self, key: str) -> None:
-        assert self._f is not None, "writer already closed"
-        f, self._f = self._f, None
-        try:
-            if self._b.fsync:
-                f.flush()
-                os.fsync(f.fileno())
-            f.close()
-            dest = self._b.path_of(key)
-            try:
-                os.replace(self._tmp, dest)
-            except FileNotFoundError:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._tmp, dest)
-            if self._b.fsync:
-                self._b.fsync_dir(dest.parent)
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        if self._f is not None:
-            try:
-                self._f.close()
-            finally:
-                self._f = None
-        try:
-            os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
-
-
 def _discard_spool(f: Any) -> None:
     try:
         f.close()
     finally:
-        try:
-            os.unlink(f.name)
-        except FileNotFoundError:
-            pass
+        discard(f.name)
 
 
-class _SpoolWriter(BlobWriter):
-    """For non-local filesystems: spool in memory (small) or to a local temp file, upload on commit.
+class SpoolWriter(BlobWriter):
+    """Spool in memory (small) or to a local temp file, upload on commit.
 
     The upload goes to the final key in one PUT or one completed multipart
     upload, so readers never see a partial object. Objects up to
@@ -184,149 +107,95 @@ class _SpoolWriter(BlobWriter):
             self._discard()  # runs once: later calls (and the finalizer) do nothing
 
 
+
 class FsspecBackend(Backend):
-    """Backend over any fsspec filesystem, with a fast path for local disk.
+    """Backend over an fsspec object store.
 
-    ``FsspecBackend("file:///data/store")``, ``FsspecBackend("/data/store")``,
-    ``FsspecBackend("memory://store")``, ``FsspecBackend("s3://bucket/prefix",
-    endpoint_url=..., key=..., secret=...)``. Storage options are passed to the
-    fsspec filesystem; ``fsync=True`` makes local publishes durable.
+    ``FsspecBackend("s3://bucket/prefix", endpoint_url=..., key=..., secret=...)``:
+    storage options are passed to the fsspec filesystem as they are (their
+    generic form, ``endpoint``, ``part_size``, environment variables, is
+    :func:`open_backend`'s). ``FsspecBackend("memory://name")`` gives a
+    :class:`MemoryBackend`. Local disk is :class:`~artifactstore.backends.local.LocalBackend`;
+    a ``file://`` URL or a path here raises ``ValueError`` naming it.
 
-    Non-local calls go through :class:`~artifactstore.backends.cloud.RemoteCalls`:
+    Calls go through :class:`~artifactstore.backends.retry.RemoteCalls`:
     transient failures are retried (storage option ``retry``: a
-    :class:`~artifactstore.backends.cloud.RetryPolicy`, an int, or False), permanent
+    :class:`~artifactstore.backends.retry.RetryPolicy`, an int, or False), permanent
     ones raise :class:`~artifactstore.errors.BackendError` with the redacted URL.
     Listing caches are off by default (``use_listings_cache=False``): other
     processes write to the same root, and a cached listing would hide their objects.
-    To give options in the generic form (``endpoint``, ``part_size``, env vars),
-    use :func:`artifactstore.backends.cloud.open_backend`.
     """
 
-    supports_append: ClassVar[bool] = False  # set per instance below
+    supports_append: ClassVar[bool] = False
+    is_remote: ClassVar[bool] = True
+    has_mtime: ClassVar[bool] = True
+
+    def __new__(cls, url: str = "", *args: Any, **kwargs: Any) -> FsspecBackend:
+        # FsspecBackend("memory://...") is the in-process store, as before the split by kind.
+        if cls is FsspecBackend and url.partition("://")[0].lower() == "memory":
+            cls = MemoryBackend
+        return super().__new__(cls)
 
     def __init__(self, url: str, *, fsync: bool = False, **storage_options: Any) -> None:
-        proto, rest = _split_url(url)
+        proto, sep, rest = url.partition("://")
+        proto = proto.lower()
+        if not sep or proto in ("file", "local"):
+            raise ValueError(f"{url!r} is on local disk: use artifactstore.backends.local.LocalBackend "
+                             "(FsspecBackend serves object stores and memory://)")
+        #: The fsspec protocol of the URL (``s3``, ``gs``, ``az``, ``memory``...).
         self.protocol = proto
-        self.fsync = fsync
-        self._options = storage_options
-        self._lock = threading.Lock()
-        if proto in ("file", "local"):
-            root = Path(rest).expanduser().resolve()
-            self.root_path = root
-            self.root = str(root)
-            self.url = f"file://{root}"
-            self.is_local = True
-            self.supports_append = True  # type: ignore[misc]
-            self.is_remote = False  # type: ignore[misc]
-            root.mkdir(parents=True, exist_ok=True)
-            self.fs: Any = None
-        else:
-            self.is_local = False
-            self.is_remote = proto != "memory"  # type: ignore[misc]
-            self.url = redact_url(url)
-            opts = dict(storage_options)
-            policy = cloud.RetryPolicy.coerce(opts.pop("retry", None))
-            cloud.require_client(proto)  # imports it: a missing extra is named even if fsspec cached the class
-            try:
-                cls = fsspec.get_filesystem_class(proto)
-            except ImportError as exc:
-                pkg, extra = REMOTE_EXTRAS.get(proto, (proto, "all"))
-                raise MissingDependencyError(pkg, extra, f"the {proto}:// backend") from exc
-            except ValueError as exc:
-                raise BackendError(f"fsspec knows no protocol {proto!r}", url=self.url) from exc
-            if proto != "memory":
-                opts.setdefault("skip_instance_cache", True)
-                opts.setdefault("use_listings_cache", False)
-            self._call = cloud.RemoteCalls(self.url, opts, policy)
-            self.fs = self._call("connect", "", lambda: cls(**opts))
-            cloud.configure_filesystem(proto, self.fs, opts, policy)
-            self._put_kwargs = cloud.upload_kwargs(proto, opts)
-            self.root = rest.rstrip("/")
-            self.root_path = Path("/nonexistent")
-
-    # --- paths ---------------------------------------------------------------------------
-
-    def path_of(self, key: str) -> Path:
-        """The local file of ``key`` (local stores only: ``root_path`` is the store's folder)."""
-        return self.root_path / key
+        self.fsync = fsync  # meaningless for object stores: a completed upload is durable
+        self.url = redact_url(url)
+        opts = dict(storage_options)
+        policy = RetryPolicy.coerce(opts.pop("retry", None))
+        require_client(proto)  # imports it: a missing extra is named even if fsspec cached the class
+        try:
+            fs_class = fsspec.get_filesystem_class(proto)
+        except ImportError as exc:
+            pkg, extra = REMOTE_EXTRAS.get(proto, (proto, "all"))
+            raise MissingDependencyError(pkg, extra, f"the {proto}:// backend") from exc
+        except ValueError as exc:
+            raise BackendError(f"fsspec knows no protocol {proto!r}", url=self.url) from exc
+        if self.is_remote:
+            opts.setdefault("skip_instance_cache", True)
+            opts.setdefault("use_listings_cache", False)
+        self._call = RemoteCalls(self.url, opts, policy)
+        #: The fsspec filesystem object.
+        self.fs: Any = self._call("connect", "", lambda: fs_class(**opts))
+        configure_filesystem(proto, self.fs, opts, policy)
+        self._put_kwargs = upload_kwargs(proto, opts)
+        #: The root's path on the filesystem (``bucket/prefix``).
+        self.root = rest.rstrip("/")
 
     def _rpath(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 
-    def fsync_dir(self, path: Path) -> None:
-        """Make a rename or creation inside the local folder ``path`` durable."""
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def local_path(self, key: str) -> Path | None:
-        return self.path_of(key) if self.is_local else None
-
     # --- writing -------------------------------------------------------------------------
 
     def writer(self) -> BlobWriter:
-        if self.is_local:
-            return _LocalWriter(self)
-        return _SpoolWriter(self)
+        return SpoolWriter(self)
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        if self.is_local:
-            w = _LocalWriter(self)
-            w.write(data)
-            w.commit(key)
-            return
         rpath = self._rpath(key)
         self._call("write", key, lambda: self.fs.pipe_file(rpath, data))
 
-    def append_bytes(self, key: str, data: bytes) -> None:
-        if not self.is_local:
-            raise NotImplementedError("append is only supported on local disk")
-        path = self.path_of(key)
-        # One os.write on an O_APPEND descriptor: concurrent appenders from
-        # several processes never interleave within a record.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-
     def upload_file(self, path: Path, key: str) -> None:
-        if self.is_local:
-            super().upload_file(path, key)
-            return
         rpath = self._rpath(key)
         self._call("upload", key, lambda: self.fs.put_file(str(path), rpath, **self._put_kwargs))
 
     # --- reading -------------------------------------------------------------------------
 
     def open_read(self, key: str) -> BinaryIO:
-        if self.is_local:
-            return open(self.path_of(key), "rb")
         rpath = self._rpath(key)
         f: BinaryIO = self._call("open", key, lambda: self.fs.open(rpath, "rb"))
         return f
 
     def read_bytes(self, key: str) -> bytes:
-        if self.is_local:
-            return self.path_of(key).read_bytes()
         rpath = self._rpath(key)
         data: bytes = self._call("read", key, lambda: self.fs.cat_file(rpath))
         return data
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
-        if self.is_local:
-            return super().read_range(key, start, length)
         if length <= 0:
             # An empty HTTP range is invalid: S3 and Azure answer with the whole object.
             self.info(key)  # FileNotFoundError when absent, like a local read
@@ -336,48 +205,23 @@ class FsspecBackend(Backend):
         return data
 
     def download_file(self, key: str, path: Path) -> None:
-        if self.is_local:
-            shutil.copyfile(self.path_of(key), path)
-            return
         rpath = self._rpath(key)
         self._call("download", key, lambda: self.fs.get_file(rpath, str(path)))
 
     # --- metadata ------------------------------------------------------------------------
 
     def exists(self, key: str) -> bool:
-        if self.is_local:
-            return self.path_of(key).exists()
         rpath = self._rpath(key)
         return bool(self._call("exists", key, lambda: self.fs.exists(rpath)))
 
     def info(self, key: str) -> ObjectInfo:
-        if self.is_local:
-            st = os.stat(self.path_of(key))
-            return ObjectInfo(key, st.st_size, st.st_mtime)
         rpath = self._rpath(key)
         d = self._call("info", key, lambda: self.fs.info(rpath))
         if d.get("type") == "directory":
             raise FileNotFoundError(key)
-        return ObjectInfo(key, int(d.get("size") or 0), _mtime_of(d))
+        return ObjectInfo(key, int(d.get("size") or 0), mtime_of(d))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        if self.is_local:
-            base = self.path_of(prefix)
-            if not base.exists():
-                return
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames.sort()
-                for fn in sorted(filenames):
-                    full = os.path.join(dirpath, fn)
-                    key = os.path.relpath(full, self.root_path).replace(os.sep, "/")
-                    if key.startswith(TMP_PREFIX):
-                        continue
-                    try:
-                        st = os.stat(full)
-                    except FileNotFoundError:
-                        continue
-                    yield ObjectInfo(key, st.st_size, st.st_mtime)
-            return
         rbase = self._rpath(prefix).rstrip("/")
         try:
             found = self._call("list", prefix, lambda: self.fs.find(rbase, detail=True, withdirs=False))
@@ -392,17 +236,11 @@ class FsspecBackend(Backend):
                 if not key.startswith(root + "/"):
                     continue
                 key = key[len(root) + 1 :]
-            if key.startswith(TMP_PREFIX):
+            if key.startswith(STAGING_PREFIX):
                 continue
-            yield ObjectInfo(key, int(d.get("size") or 0), _mtime_of(d))
+            yield ObjectInfo(key, int(d.get("size") or 0), mtime_of(d))
 
     def delete(self, key: str) -> None:
-        if self.is_local:
-            try:
-                os.unlink(self.path_of(key))
-            except FileNotFoundError:
-                pass
-            return
         rpath = self._rpath(key)
         try:
             self._call("delete", key, lambda: self.fs.rm_file(rpath))
@@ -410,5 +248,27 @@ class FsspecBackend(Backend):
             pass
 
     def invalidate_cache(self) -> None:
-        if self.fs is not None:
-            self.fs.invalidate_cache()
+        """Forget the filesystem's cached listings (if a caller turned them on)."""
+        self.fs.invalidate_cache()
+
+
+class MemoryBackend(FsspecBackend):
+    """fsspec's in-process memory filesystem, ``memory://name``: for tests and throwaway stores.
+
+    Not remote (no read cache, no upload workers); objects live as long as the process.
+    """
+
+    is_remote: ClassVar[bool] = False
+
+
+def open_backend(url: str, **options: Any) -> FsspecBackend:
+    """Backend factory for cloud URLs: ``open_backend("s3://bucket/prefix", endpoint=..., part_size=...)``.
+
+    Resolves the options (:func:`~artifactstore.backends.options.resolve`: generic
+    names, aliases, environment variables), checks the client library
+    (:func:`~artifactstore.backends.clouds.require_client`) and returns an
+    :class:`FsspecBackend`.
+    """
+    url, storage_options = resolve(url, options)
+    require_client(url.partition("://")[0])
+    return FsspecBackend(url, **storage_options)

@@ -9,8 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import ChampionRecord, EvaluationRecord
+from ..models import Artifact, ChampionRecord, EvaluationRecord
 from . import schema as S
+from .base import JournalBatch
+from .leases import note_journal
 
 __all__ = ["EvaluationTables", "champion_row", "eval_row"]
 
@@ -70,9 +72,11 @@ class EvaluationTables:
     write: Callable[..., Any]
     read: Callable[..., Any]
     _insert: Callable[[sa.Table], Any]
+    set_alias_in: Callable[[sa.Connection, str, str, str], None]
+    _hydrate: Callable[[sa.Connection, Sequence[Any]], list[Artifact]]
 
     def upsert_evaluation(
-        self, entry: Mapping[str, Any], before_commit: Callable[[], None] | None = None
+        self, entry: Mapping[str, Any], before_commit: Callable[[], JournalBatch | None] | None = None
     ) -> EvaluationRecord:
         row = eval_row(entry)
 
@@ -94,7 +98,7 @@ class EvaluationTables:
                              .values(is_champion=True))
                 out["is_champion"] = True
             if before_commit is not None:
-                before_commit()
+                note_journal(conn, before_commit())
             return _eval_of(out)
 
         result: EvaluationRecord = self.write(txn)
@@ -122,12 +126,14 @@ class EvaluationTables:
         sel = sa.select(S.evaluations.c.evaluation_id, S.evaluations.c.global_score)
         return dict(self.read(lambda c: c.execute(sel).all()))
 
-    def current_champion(self, conn: sa.Connection | None = None) -> ChampionRecord | None:
+    def current_champion(self) -> ChampionRecord | None:
+        result: ChampionRecord | None = self.read(self._current_champion_in)
+        return result
+
+    @staticmethod
+    def _current_champion_in(conn: sa.Connection) -> ChampionRecord | None:
         sel = sa.select(S.champions).order_by(S.champions.c.seq.desc()).limit(1)
-        if conn is not None:
-            row = conn.execute(sel).mappings().first()
-        else:
-            row = self.read(lambda c: c.execute(sel).mappings().first())
+        row = conn.execute(sel).mappings().first()
         return _champ_of(row) if row else None
 
     def champion_history(self, limit: int | None = None, model_id: str | None = None) -> list[ChampionRecord]:
@@ -151,21 +157,24 @@ class EvaluationTables:
     def promote(
         self,
         make_entry: Callable[[ChampionRecord | None], dict[str, Any] | None],
-        before_commit: Callable[[sa.Connection, dict[str, Any]], None],
+        before_commit: Callable[[dict[str, Any], list[Artifact]], JournalBatch | None],
     ) -> tuple[ChampionRecord | None, ChampionRecord | None]:
         """Atomically compare with the current champion and append a new one.
 
         ``make_entry(current)`` returns the new champion entry (with ``seq_no``)
         or ``None`` to decline; it runs while the champion lock is held, so two
-        workers can never both see the same current champion and both win.
-        Returns ``(new, previous)``.
+        workers can never both see the same current champion and both win. The
+        entry's artifacts that exist get the ``champion`` alias, and
+        ``before_commit(entry, aliased)`` runs, in the same transaction.
+        Returns ``(new, previous)`` (see :meth:`Catalog.promote
+        <artifactstore.catalog.base.Catalog.promote>`).
         """
 
         def txn(conn: sa.Connection) -> tuple[ChampionRecord | None, ChampionRecord | None]:
             # The UPDATE takes a row lock (PostgreSQL) / the write lock (SQLite)
             # for the rest of the transaction: promotions are serialised.
             conn.execute(sa.update(S.locks).where(S.locks.c.name == "champion").values(counter=S.locks.c.counter + 1))
-            current = self.current_champion(conn)
+            current = self._current_champion_in(conn)
             entry = make_entry(current)
             if entry is None:
                 return None, current
@@ -176,7 +185,14 @@ class EvaluationTables:
                     sa.update(S.evaluations).where(S.evaluations.c.evaluation_id == row["evaluation_id"])
                     .values(is_champion=True)
                 )
-            before_commit(conn, entry)
+            aliased: list[Artifact] = []
+            for aid in entry.get("artifacts") or ():
+                found = conn.execute(sa.select(S.artifacts).where(S.artifacts.c.id == aid)).mappings().first()
+                if found is not None:
+                    art = self._hydrate(conn, [found])[0]
+                    self.set_alias_in(conn, art.name, "champion", art.id)
+                    aliased.append(art)
+            note_journal(conn, before_commit(entry, aliased))
             return _champ_of(row), current
 
         result: tuple[ChampionRecord | None, ChampionRecord | None] = self.write(txn)

@@ -28,8 +28,9 @@ import sqlalchemy as sa
 
 from ..ids import new_id
 from . import schema as S
+from .base import JournalBatch
 
-__all__ = ["REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex"]
+__all__ = ["REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex", "note_journal"]
 
 
 T = TypeVar("T")
@@ -83,6 +84,16 @@ def _lock_digests(conn: sa.Connection, shas: Sequence[str]) -> None:
                      {"ns": _LOCK_NAMESPACE, "k": k - (1 << 32) if k >= 1 << 31 else k})
 
 
+def note_journal(conn: sa.Connection, batch: JournalBatch | None) -> None:
+    """Inside the write transaction a ``before_commit`` callback ran in: note the journal
+    ``batch`` it returned as pending, and forget the batches it reports settled."""
+    if batch is None:
+        return
+    LeaseTables.note_batch(conn, batch.batch_id, batch.folder)
+    if batch.settled:
+        LeaseTables.forget_batches(conn, batch.settled)
+
+
 class LeaseTables:
     """Mixin of :class:`~artifactstore.catalog.sql.SQLCatalog` for in-flight leases."""
 
@@ -126,7 +137,8 @@ class LeaseTables:
         row = conn.execute(sa.select(S.meta.c.value).where(S.meta.c.key == key)).first()
         return None if row is None else str(row[0])
 
-    def set_meta(self, conn: sa.Connection, key: str, value: str) -> None:
+    @staticmethod
+    def set_meta(conn: sa.Connection, key: str, value: str) -> None:
         """Set ``as_meta[key] = value`` inside ``conn``'s transaction."""
         conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
         conn.execute(sa.insert(S.meta).values(key=key, value=value))
@@ -136,8 +148,35 @@ class LeaseTables:
         """Remove ``as_meta[key]`` inside ``conn``'s transaction."""
         conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
 
+    def sync_pending(self) -> str | None:
+        """The source URL of a sync still awaiting its reindex (``as_meta`` ``sync-pending``)."""
+        result: str | None = self.read(lambda conn: self.meta_value(conn, SYNC_PENDING_KEY))
+        return result
+
+    def reserve_versions(
+        self,
+        counts: Mapping[str, int],
+        *,
+        sync_source: str | None = None,
+        before_commit: Callable[[dict[str, int]], JournalBatch | None] | None = None,
+    ) -> dict[str, int]:
+        """Take ``counts[name]`` new version numbers of each name; with ``sync_source``, mark
+        the catalog as awaiting a sync's reindex; ``before_commit(first)``; one transaction
+        (see :meth:`Catalog.reserve_versions <artifactstore.catalog.base.Catalog.reserve_versions>`)."""
+
+        def txn(conn: sa.Connection) -> dict[str, int]:
+            first = self.reserve_versions_in(conn, counts) if counts else {}
+            if sync_source is not None:
+                self.set_meta(conn, SYNC_PENDING_KEY, sync_source)
+            if before_commit is not None:
+                note_journal(conn, before_commit(dict(first)))
+            return first
+
+        result: dict[str, int] = self.write(txn)
+        return result
+
     @staticmethod
-    def reserve_versions(conn: sa.Connection, counts: Mapping[str, int]) -> dict[str, int]:
+    def reserve_versions_in(conn: sa.Connection, counts: Mapping[str, int]) -> dict[str, int]:
         """Inside a write transaction: take ``counts[name]`` new version numbers of each name;
         return the first number taken per name (names in sorted order: no deadlocks)."""
         first: dict[str, int] = {}

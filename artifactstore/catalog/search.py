@@ -44,6 +44,7 @@ __all__ = [
     "create_index",
     "document",
     "document_of",
+    "filter_terms",
     "fts5_query",
     "index_artifacts",
     "parse_query",
@@ -224,16 +225,54 @@ def parse_query(text: str) -> SearchQuery:
     return SearchQuery(text, tuple(terms))
 
 
+#: Filters on these columns imply words in the document's ``fields`` column (see :func:`document`).
+_FIELD_FILTERS = ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "sha256")
+
+
+def filter_terms(filters: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``(column, tokens)`` phrases that every artifact passing these filters has in its document.
+
+    An equality filter ``model_id="vit50_v2"`` means the document's ``fields`` column holds the
+    phrase ``vit50 v2``; a name filter, the ``name`` column the name's tokens; a tag that every
+    result must carry, the ``tags`` column its tokens. Added to the full-text query they let the
+    engine intersect posting lists instead of joining every match of a common word to its row
+    to test the filter (a word in a third of 100k artifacts with a 1-in-40 model filter: 100 ms
+    -> 25 ms on SQLite). They are a superset test only: the exact SQL filters still apply.
+    Lists (``IN`` filters) and tags in ``any`` mode with several tags add nothing.
+    """
+    out: list[tuple[str, tuple[str, ...]]] = []
+
+    def add(column: str, value: Any) -> None:
+        if isinstance(value, str):
+            toks = tuple(tokens(value))
+            if toks:
+                out.append((column, toks))
+
+    for key in _FIELD_FILTERS:
+        add("fields", filters.get(key))
+    add("name", filters.get("name"))
+    tags = filters.get("tags")
+    if isinstance(tags, str):
+        add("tags", tags)
+    elif isinstance(tags, (list, tuple)) and (len(tags) == 1 or filters.get("tags_mode") == "all"):
+        for tag in tags:
+            add("tags", tag)
+    return tuple(dict.fromkeys(out))
+
+
 def _fts5_term(t: Term) -> str:
     # tokens hold only letters and digits; doubling quotes is belt and braces
     phrase = '"' + " ".join(tok.replace('"', '""') for tok in t.tokens) + '"'
     return phrase + " *" if t.prefix else phrase
 
 
-def fts5_query(q: SearchQuery) -> str:
-    """The FTS5 MATCH expression of ``q`` (every token quoted)."""
-    out = " AND ".join(_fts5_term(t) for t in q.positive)
-    if len(q.positive) > 1:
+def fts5_query(q: SearchQuery, narrow: Sequence[tuple[str, tuple[str, ...]]] = ()) -> str:
+    """The FTS5 MATCH expression of ``q`` (every token quoted), and of each ``narrow``
+    phrase (:func:`filter_terms`) in its column."""
+    parts = [_fts5_term(t) for t in q.positive]
+    parts += [f"{column} : " + _fts5_term(Term(toks)) for column, toks in narrow]
+    out = " AND ".join(parts)
+    if len(parts) > 1:
         out = f"({out})"
     for t in q.negative:
         out += " NOT " + _fts5_term(t)
@@ -247,9 +286,18 @@ def _ts_term(t: Term) -> str:
     return "(" + " <-> ".join(parts) + ")"
 
 
-def tsquery(q: SearchQuery) -> str:
-    """The ``to_tsquery('simple', ...)`` text of ``q`` (every lexeme quoted)."""
-    out = " & ".join(_ts_term(t) for t in q.positive)
+#: PostgreSQL weights of the document columns (the generated ``doc`` column).
+_PG_WEIGHT = {"name": "A", "fields": "B", "tags": "B", "meta": "C"}
+
+
+def tsquery(q: SearchQuery, narrow: Sequence[tuple[str, tuple[str, ...]]] = ()) -> str:
+    """The ``to_tsquery('simple', ...)`` text of ``q`` (every lexeme quoted), and of each
+    ``narrow`` phrase restricted to its column's weight."""
+    parts = [_ts_term(t) for t in q.positive]
+    for column, toks in narrow:
+        w = _PG_WEIGHT[column]
+        parts.append("(" + " <-> ".join("'" + tok.replace("'", "''") + f"':{w}" for tok in toks) + ")")
+    out = " & ".join(parts)
     for t in q.negative:
         out += " & !" + _ts_term(t)
     return out
@@ -369,9 +417,14 @@ CANDIDATES = 1000
 
 def search_select(
     dialect: str, q: SearchQuery, artifacts: sa.Table, where: Sequence[sa.ColumnElement[bool]],
+    filters: Mapping[str, Any] | None = None,
 ) -> sa.Select[Any]:
     """SELECT of the ``artifacts`` rows matching ``q`` and ``where``, best first, then newest
-    (ranked among the newest :data:`CANDIDATES` matches)."""
+    (ranked among the newest :data:`CANDIDATES` matches). ``filters`` (the mapping ``where``
+    was built from) narrows the full-text match first (:func:`filter_terms`); on PostgreSQL
+    the rank is of ``q`` alone; on SQLite (bm25 is of the query that matched) the filter's
+    words count in it too, which shifts ranks little since every result has them."""
+    narrow = filter_terms(filters or {})
     if dialect == "sqlite":
         rowid: sa.ColumnElement[Any] = sa.literal_column("search_fts.rowid")
         inner = (
@@ -379,7 +432,7 @@ def search_select(
             .select_from(_fts)
             .join(search_docs, sa.literal_column("search_docs.doc_id") == rowid)
             .join(artifacts, artifacts.c.id == search_docs.c.artifact_id)
-            .where(sa.text("search_fts MATCH :fts_q").bindparams(fts_q=fts5_query(q)), *where)
+            .where(sa.text("search_fts MATCH :fts_q").bindparams(fts_q=fts5_query(q, narrow)), *where)
             .order_by(rowid.desc())
             .limit(CANDIDATES)
             .subquery("hits")
@@ -393,12 +446,14 @@ def search_select(
             .order_by(inner.c.rank, artifacts.c.created_at.desc(), artifacts.c.id.desc())
         )
     tsq = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), sa.bindparam("ts_q", tsquery(q)))
+    narrowed = tsq if not narrow else sa.func.to_tsquery(
+        sa.literal_column("'simple'::regconfig"), sa.bindparam("ts_narrow", tsquery(q, narrow)))
     doc: sa.ColumnElement[Any] = sa.literal_column("search_docs.doc")
     inner_pg = (
         sa.select(artifacts.c.id)
         .select_from(search_docs)
         .join(artifacts, artifacts.c.id == search_docs.c.artifact_id)
-        .where(doc.bool_op("@@")(tsq), *where)
+        .where(doc.bool_op("@@")(narrowed), *where)
         .order_by(artifacts.c.created_at.desc(), artifacts.c.id.desc())
         .limit(CANDIDATES)
         .subquery("hits")

@@ -8,9 +8,8 @@ import json
 import logging
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +20,9 @@ from ..models import Artifact, StoreStats
 from ..redact import redact_url
 from . import schema as S
 from . import search as fts
+from .base import Catalog, CatalogContents, FindFilters, JournalBatch
 from .evaluations import EvaluationTables
-from .leases import LeaseTables
+from .leases import REINDEXED_KEY, SYNC_PENDING_KEY, LeaseTables, exclude_writers, lock_for_reindex, note_journal
 from .migrations import migrate
 
 __all__ = ["ORDERINGS", "FindFilters", "SQLCatalog", "canonical_json", "kv_value", "artifact_from_fields"]
@@ -44,8 +44,6 @@ ORDERINGS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
 ORDERINGS["id"] = (S.artifacts.c.id.asc(),)
 ORDERINGS["newest"] = ORDERINGS["-created_at"]
 ORDERINGS["oldest"] = ORDERINGS["created_at"]
-
-FindFilters = Mapping[str, Any]
 # Built once: constructing statements per call was a visible part of a small put.
 _BLOB_OF = (
     sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
@@ -71,7 +69,10 @@ def _ts(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(f"not a timestamp: {value!r}") from None
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.UTC)
@@ -121,7 +122,6 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     ) -> None:
         self.url = redact_url(url)
         self.max_retries = max_retries
-        self._local = threading.local()
         if url.startswith("sqlite"):
             self.engine = sa.create_engine(
                 _sqlite_url(url),
@@ -207,20 +207,17 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         """Run ``fn`` in a write transaction, retrying on lock/serialization conflicts.
 
         ``fn`` may run more than once; side effects it performs before the
-        commit (manifest appends) must be idempotent by id.
+        commit (manifest appends) must be idempotent by id. SQLCatalog's own
+        building block (the :class:`~artifactstore.catalog.base.Catalog` contract
+        hands no connection out): its methods, and subclasses, use it.
         """
         delay = 0.005
         for attempt in range(self.max_retries + 1):
             try:
                 with self.engine.connect() as conn:
                     conn = conn.execution_options(as_write=True)
-                    prev = getattr(self._local, "conn", None)
-                    self._local.conn = conn
-                    try:
-                        with conn.begin():
-                            return fn(conn)
-                    finally:
-                        self._local.conn = prev
+                    with conn.begin():
+                        return fn(conn)
             except sa.exc.DBAPIError as exc:
                 if attempt < self.max_retries and _retryable(exc):
                     log.info("catalog transaction conflict (%s), retry %d", _short(exc), attempt + 1)
@@ -230,14 +227,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 raise CatalogError(f"catalog write failed on {self.url}: {_short(exc)}") from exc
         raise AssertionError("unreachable")
 
-    def transaction(self) -> sa.Connection | None:
-        """The connection of the write transaction this thread is inside (in a ``before_commit``
-        callback of any write), or ``None``: how a journalled write notes its batch as pending
-        in the very transaction that commits it."""
-        conn: sa.Connection | None = getattr(self._local, "conn", None)
-        return conn
-
     def read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in a read transaction (one snapshot); SQLCatalog's own, as :meth:`write`."""
         try:
             with self.engine.connect() as conn, conn.begin():
                 return fn(conn)
@@ -249,10 +240,11 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     def insert_artifacts(
         self,
         rows: Sequence[dict[str, Any]],
-        before_commit: Callable[[list[Artifact]], None] | None = None,
+        before_commit: Callable[[list[Artifact]], JournalBatch | None] | None = None,
     ) -> list[Artifact]:
         """Assign versions, insert ``rows`` (dicts of artifact fields without ``version``),
-        call ``before_commit`` with the finished records, then commit — all atomically."""
+        call ``before_commit`` with the finished records, then commit — all atomically
+        (see :meth:`Catalog.insert_artifacts <artifactstore.catalog.base.Catalog.insert_artifacts>`)."""
 
         def txn(conn: sa.Connection) -> list[Artifact]:
             counts: dict[str, int] = {}
@@ -288,7 +280,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 conn.execute(sa.insert(S.metadata_kv), kv_rows)
             fts.index_artifacts(conn, [fts.document_of(a) for a in out])
             if before_commit is not None:
-                before_commit(out)
+                note_journal(conn, before_commit(out))
             return out
 
         return self.write(txn)
@@ -476,7 +468,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         match first, then newest (see :mod:`artifactstore.catalog.search`)."""
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
-        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters))
+        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters), filters)
         return self._read_page(sel, limit, offset)
 
     def count(self, filters: FindFilters) -> int:
@@ -513,7 +505,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         return set(self.read(lambda c: [r[0] for r in c.execute(sel)]))
 
     def delete_artifacts(
-        self, ids: Sequence[str], before_commit: Callable[[list[Artifact]], None] | None = None
+        self, ids: Sequence[str], before_commit: Callable[[list[Artifact]], JournalBatch | None] | None = None
     ) -> list[Artifact]:
         def txn(conn: sa.Connection) -> list[Artifact]:
             found: list[Artifact] = []
@@ -530,32 +522,34 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                     conn.execute(sa.delete(t).where(t.c.artifact_id.in_(chunk)))
                 conn.execute(sa.delete(S.artifacts).where(S.artifacts.c.id.in_(chunk)))
             if before_commit is not None and found:
-                before_commit(found)
+                note_journal(conn, before_commit(found))
             return found
 
         return self.write(txn)
 
     # --- aliases -------------------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, artifact_id: str, before_commit: Callable[[], None] | None = None,
-                  conn: sa.Connection | None = None) -> None:
+    def set_alias(self, name: str, alias: str, artifact_id: str,
+                  before_commit: Callable[[], JournalBatch | None] | None = None) -> None:
         def txn(c: sa.Connection) -> None:
-            now = time.time()
-            stmt = self._insert(S.aliases).values(name=name, alias=alias, artifact_id=artifact_id, updated_at=now)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[S.aliases.c.name, S.aliases.c.alias],
-                set_={"artifact_id": artifact_id, "updated_at": time.time()},
-            )
-            c.execute(stmt)
+            self.set_alias_in(c, name, alias, artifact_id)
             if before_commit is not None:
-                before_commit()
+                note_journal(c, before_commit())
 
-        if conn is not None:
-            txn(conn)
-        else:
-            self.write(txn)
+        self.write(txn)
 
-    def delete_alias(self, name: str, alias: str, before_commit: Callable[[str], None] | None = None) -> str | None:
+    def set_alias_in(self, conn: sa.Connection, name: str, alias: str, artifact_id: str) -> None:
+        """Point ``name:alias`` at ``artifact_id`` inside ``conn``'s write transaction."""
+        now = time.time()
+        stmt = self._insert(S.aliases).values(name=name, alias=alias, artifact_id=artifact_id, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[S.aliases.c.name, S.aliases.c.alias],
+            set_={"artifact_id": artifact_id, "updated_at": time.time()},
+        )
+        conn.execute(stmt)
+
+    def delete_alias(self, name: str, alias: str,
+                     before_commit: Callable[[str], JournalBatch | None] | None = None) -> str | None:
         """Remove ``name:alias``; return the artifact id it pointed at (``None``: there was no such alias).
 
         ``before_commit(artifact_id)`` runs inside the transaction when an alias was removed.
@@ -568,7 +562,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 return None
             c.execute(sa.delete(S.aliases).where(*where))
             if before_commit is not None:
-                before_commit(str(row[0]))
+                note_journal(c, before_commit(str(row[0])))
             return str(row[0])
 
         return self.write(txn)
@@ -577,7 +571,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         self,
         artifact_id: str,
         change: Callable[[Artifact], tuple[tuple[str, ...], dict[str, Any]]],
-        before_commit: Callable[[Artifact], None] | None = None,
+        before_commit: Callable[[Artifact], JournalBatch | None] | None = None,
     ) -> Artifact | None:
         """Replace an artifact's tags and metadata with ``change(current)`` (a ``(tags, metadata)``
         pair), atomically with the tag, metadata and search index rows; return the new record,
@@ -607,7 +601,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             fts.unindex(conn, [artifact_id])
             fts.index_artifacts(conn, [fts.document_of(new)])
             if before_commit is not None:
-                before_commit(new)
+                note_journal(conn, before_commit(new))
             return new
 
         return self.write(txn)
@@ -661,24 +655,50 @@ class SQLCatalog(EvaluationTables, LeaseTables):
 
     # --- reindex -------------------------------------------------------------------------
 
-    def replace_all(
+    def rebuild(
         self,
-        artifacts: Iterable[Artifact],
-        aliases: Iterable[tuple[str, str, str, float]],
-        last_versions: Mapping[str, int],
-        extra: Callable[[sa.Connection], None] | None = None,
-    ) -> None:
-        """Replace the catalog's content in one transaction (see :meth:`replace_in`)."""
-        self.write(lambda conn: self.replace_in(conn, artifacts, aliases, last_versions, extra))
+        build: Callable[[frozenset[str]], CatalogContents],
+        *,
+        only_if_fresh: bool = False,
+        has_journals: Callable[[], bool] | None = None,
+    ) -> int | None:
+        """Replace the catalog's content with ``build(pending)``'s, in one write transaction
+        that first excludes every writer (see :meth:`Catalog.rebuild
+        <artifactstore.catalog.base.Catalog.rebuild>`).
 
-    def replace_in(
-        self,
-        conn: sa.Connection,
-        artifacts: Iterable[Artifact],
-        aliases: Iterable[tuple[str, str, str, float]],
-        last_versions: Mapping[str, int],
-        extra: Callable[[sa.Connection], None] | None = None,
-    ) -> None:
+        SQLite: the write transaction (``BEGIN IMMEDIATE``) excludes every other writer.
+        PostgreSQL: the reindex advisory lock (one rebuilder), then ``EXCLUSIVE`` locks on the
+        tables writers change before they append, so no row committed meanwhile is dropped.
+        """
+        if only_if_fresh:
+            done, syncing = self.read(lambda c: (self.meta_value(c, REINDEXED_KEY),
+                                                 self.meta_value(c, SYNC_PENDING_KEY)))
+            if done is not None and syncing is None:
+                return None
+
+        def txn(conn: sa.Connection) -> int | None:
+            lock_for_reindex(conn)
+            if only_if_fresh:
+                syncing = self.meta_value(conn, SYNC_PENDING_KEY)
+                if syncing is not None:
+                    log.info("finishing an interrupted sync (from %s) into %s: reindexing", syncing, self.url)
+                else:
+                    if self.meta_value(conn, REINDEXED_KEY) is not None:
+                        return None  # another worker rebuilt it while we waited
+                    if not self._is_empty_in(conn) or (has_journals is not None and not has_journals()):
+                        self.set_meta(conn, REINDEXED_KEY, "1")  # written through from the start
+                        return None
+                    log.info("catalog %s is new; reindexing", self.url)
+            exclude_writers(conn)
+            contents = build(frozenset(b for b, _ in self.pending_batches_in(conn)))
+            self._replace_in(conn, contents)
+            self.set_meta(conn, REINDEXED_KEY, "1")
+            self.clear_meta(conn, SYNC_PENDING_KEY)
+            return len(contents.artifacts)
+
+        return self.write(txn)
+
+    def _replace_in(self, conn: sa.Connection, contents: CatalogContents) -> None:
         """Replace the catalog's content inside ``conn``'s write transaction (reindex).
 
         Leases and pending journal batches (``inflight``, ``as_meta``) are live state of
@@ -686,27 +706,46 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
             conn.execute(sa.delete(t))
         fts.clear(conn)
-        batch: list[Artifact] = []
-        for art in artifacts:
-            batch.append(art)
-            if len(batch) >= 2000:
-                self._bulk(conn, batch)
-                batch = []
-        self._bulk(conn, batch)
-        if last_versions:
-            conn.execute(sa.insert(S.names), [{"name": n, "last_version": v} for n, v in last_versions.items()])
-        al = [{"name": n, "alias": al, "artifact_id": i, "updated_at": ts} for n, al, i, ts in aliases]
+        arts = list(contents.artifacts)
+        for i in range(0, len(arts), 2000):
+            self._bulk(conn, arts[i : i + 2000])
+        if contents.last_versions:
+            conn.execute(sa.insert(S.names), [{"name": n, "last_version": v}
+                                              for n, v in contents.last_versions.items()])
+        al = [{"name": a.name, "alias": a.alias, "artifact_id": a.artifact_id, "updated_at": a.updated_at}
+              for a in contents.aliases]
         if al:
             conn.execute(sa.insert(S.aliases), al)
-        if extra is not None:
-            extra(conn)
+        if contents.evaluations or contents.champions:
+            self.restore_evaluation_rows(conn, contents.evaluations, contents.champions)
 
-    def is_empty_in(self, conn: sa.Connection) -> bool:
+    def _is_empty_in(self, conn: sa.Connection) -> bool:
         """Whether the catalog holds no artifact, name, evaluation or champion (a fresh one)."""
         for t in (S.names, S.artifacts, S.evaluations, S.champions):
             if conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first() is not None:
                 return False
         return True
+
+    # --- introspection (SQLCatalog's own, not part of the Catalog contract) -------------------
+
+    def settings(self) -> dict[str, Any]:
+        """The connection settings in effect, as the database reports them on a pooled
+        connection: on SQLite ``busy_timeout`` (seconds), ``journal_mode`` and ``synchronous``;
+        on PostgreSQL ``search_path``, ``lock_timeout`` and ``statement_timeout``. For checking
+        that options given to a catalog factory took effect (see docs/plugins.md)."""
+
+        def q(conn: sa.Connection) -> dict[str, Any]:
+            if self.dialect == "sqlite":
+                sync_names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+                return {
+                    "busy_timeout": int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()) / 1000,
+                    "journal_mode": str(conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()),
+                    "synchronous": sync_names.get(int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one()), "?"),
+                }
+            return {k: str(conn.exec_driver_sql(f"SHOW {k}").scalar_one())
+                    for k in ("search_path", "lock_timeout", "statement_timeout")}
+
+        return self.read(q)
 
     def _bulk(self, conn: sa.Connection, arts: list[Artifact]) -> None:
         if not arts:
@@ -755,3 +794,8 @@ def _row_of(a: Artifact, codec_error: str | None) -> dict[str, Any]:
         "suite_name": a.suite_name, "map_name": a.map_name, "episode_id": a.episode_id,
         "metadata": canonical_json(a.metadata), "codec_error": codec_error,
     }
+
+
+#: SQLCatalog implements the contract: mypy checks this assignment (a missing or mistyped
+#: method fails the type check), ``tests/test_catalog_conformance.py`` checks the behaviour.
+_IMPLEMENTS: type[Catalog] = SQLCatalog

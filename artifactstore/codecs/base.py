@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 
 from ..errors import CorruptDataError
 
-__all__ = ["CHUNK", "Codec", "Encoder", "StreamEncoder", "Writable", "guard_decoder"]
+__all__ = ["CHUNK", "Codec", "Encoder", "StreamEncoder", "Writable", "check_level", "guard_decoder"]
 
 #: Default piece size: encoders feed large writes to the compressor in pieces
 #: of this size and decoders buffer this much, so memory stays bounded.
@@ -133,6 +133,13 @@ def guard_decoder(raw: Any, codec: str, errors: tuple[type[BaseException], ...])
     ``OSError`` from a failing disk or network, say) pass through unchanged.
     """
     return io.BufferedReader(_GuardedReader(raw, codec, errors), CHUNK)  # type: ignore[return-value]
+
+
+def check_level(codec: str, level: int, low: int, high: int) -> int:
+    """Return ``level`` if it is in ``[low, high]``, else raise ``ValueError`` naming the codec and the range."""
+    if not low <= level <= high:
+        raise ValueError(f"{codec} level must be between {low} and {high}, got {level}")
+    return level
 
 
 class Codec(ABC):

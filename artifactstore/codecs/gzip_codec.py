@@ -12,7 +12,7 @@ import io
 import zlib
 from typing import BinaryIO
 
-from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, guard_decoder
+from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, check_level, guard_decoder
 
 __all__ = ["CHUNK", "DECODE_ERRORS", "GzipCodec", "GzipEncoder", "GzipReader"]
 
@@ -86,9 +86,7 @@ class GzipCodec(Codec):
     suffix = ".gz"
 
     def __init__(self, level: int = 6) -> None:
-        if not 0 <= level <= 9:
-            raise ValueError(f"gzip level must be between 0 and 9, got {level}")
-        self.level = level
+        self.level = check_level("gzip", level, 0, 9)
 
     def encoder(self, dest: Writable, *, size: int | None, member_name: str) -> Encoder:
         return GzipEncoder(dest, self.level)

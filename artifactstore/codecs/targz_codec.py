@@ -16,7 +16,7 @@ import io
 import tarfile
 from typing import IO, BinaryIO
 
-from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, guard_decoder
+from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, check_level, guard_decoder
 from .gzip_codec import DECODE_ERRORS as GZIP_DECODE_ERRORS
 from .gzip_codec import GzipEncoder, GzipReader
 from .zip_codec import check_member_name
@@ -132,9 +132,7 @@ class TarGzCodec(Codec):
     needs_size = True
 
     def __init__(self, level: int = 6) -> None:
-        if not 0 <= level <= 9:
-            raise ValueError(f"gzip level must be between 0 and 9, got {level}")
-        self.level = level
+        self.level = check_level("gzip", level, 0, 9)
 
     def encoder(self, dest: Writable, *, size: int | None, member_name: str) -> Encoder:
         if size is None:

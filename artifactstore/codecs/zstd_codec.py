@@ -39,7 +39,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, guard_decoder
+from .base import CHUNK, Codec, Encoder, StreamEncoder, Writable, check_level, guard_decoder
 
 __all__ = [
     "DECODE_ERRORS",
@@ -622,11 +622,9 @@ class ZstdCodec(Codec):
     suffix = ".zst"
 
     def __init__(self, level: int = DEFAULT_LEVEL, threads: int = DEFAULT_THREADS) -> None:
-        if not _MIN_LEVEL <= level <= zstandard.MAX_COMPRESSION_LEVEL:
-            raise ValueError(f"zstd level must be in [{_MIN_LEVEL}, {zstandard.MAX_COMPRESSION_LEVEL}], got {level}")
+        self.level = check_level("zstd", level, _MIN_LEVEL, zstandard.MAX_COMPRESSION_LEVEL)
         if threads < 0:
             raise ValueError(f"zstd threads must be >= 0, got {threads}")
-        self.level = level
         self.threads = threads
 
     def encoder(self, dest: Writable, *, size: int | None, member_name: str) -> Encoder:

@@ -8,25 +8,31 @@ from ..backends.base import Backend
 from ..hookspecs import Registrar, hookimpl
 
 
-def _fsspec_backend(url: str, **options: Any) -> Backend:
-    from ..backends.fsspec_backend import FsspecBackend
+def _local_backend(url: str, **options: Any) -> Backend:
+    # Imported lazily, as every backend: a local store never loads fsspec.
+    from ..backends.local import LocalBackend
 
-    return FsspecBackend(url, **options)
+    return LocalBackend(url, **options)
+
+
+def _memory_backend(url: str, **options: Any) -> Backend:
+    from ..backends.fsspec_backend import MemoryBackend
+
+    return MemoryBackend(url, **options)
 
 
 def _cloud_backend(url: str, **options: Any) -> Backend:
-    # Imported lazily: the cloud module maps options and env vars per cloud and
-    # raises MissingDependencyError naming the extra when s3fs/gcsfs/adlfs is absent.
-    from ..backends import cloud
+    # open_backend maps the generic options and env vars per cloud and raises
+    # MissingDependencyError naming the extra when s3fs/gcsfs/adlfs is absent.
+    from ..backends.fsspec_backend import open_backend
 
-    backend: Backend = cloud.open_backend(url, **options)
-    return backend
+    return open_backend(url, **options)
 
 
 @hookimpl
 def artifactstore_register_backends(register: Registrar) -> None:
-    register("file", _fsspec_backend, description="local disk (atomic rename publish)")
-    register("memory", _fsspec_backend, description="in-process memory (tests)")
+    register("file", _local_backend, description="local disk (atomic rename publish)")
+    register("memory", _memory_backend, description="in-process memory (tests)")
     register("s3", _cloud_backend, description="Amazon S3 and compatibles via s3fs [s3]")
     register("gs", _cloud_backend, description="Google Cloud Storage via gcsfs [gcs]")
     register("gcs", _cloud_backend, description="Google Cloud Storage via gcsfs [gcs]")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..backends.base import Backend
 from ..blobs import BlobStore
-from ..catalog.sql import SQLCatalog
+from ..catalog.base import Catalog, JournalBatch
 from ..codecs.base import Codec
 from ..errors import ArtifactNotFoundError, InvalidInputError
 from ..faults import crash_point
@@ -35,6 +35,7 @@ from ..refs import parse_ref
 
 if TYPE_CHECKING:
     from .artifact_store import ArtifactStore
+    from ..catalog.sql import SQLCatalog
 
 __all__ = ["STORE_FORMAT", "Source", "StoreCore"]
 
@@ -54,7 +55,7 @@ class StoreCore:
     def __init__(
         self,
         backend: Backend,
-        catalog: SQLCatalog,
+        catalog: Catalog,
         registry: PluginRegistry,
         *,
         default_codec: str = "auto",
@@ -66,7 +67,7 @@ class StoreCore:
         self.backend = backend
         #: Local read cache (remote backends by default); ``None`` when off.
         self.cache = resolve_cache(cache, remote=backend.is_remote)
-        self.catalog = catalog
+        self.catalog: Catalog = catalog
         self.registry = registry
         self.default_codec = default_codec
         self.manifests = Journal(backend, MANIFESTS)
@@ -74,7 +75,7 @@ class StoreCore:
         #: Version numbers this store gave artifacts that came from another store (sync).
         self.version_log = Journal(backend, VERSIONS)
         #: The blob layer: publish, read, verify, copy and sweep blobs (:mod:`artifactstore.blobs`).
-        self.blobs = BlobStore(backend, catalog, registry, cache=self.cache)
+        self.blobs = BlobStore(backend, cast("SQLCatalog", catalog), registry, cache=self.cache)  # FIXME: Catalog
         self._workers = workers or (8 if backend.is_remote else 2)
         self._lock = threading.Lock()
         self._closed = False
@@ -151,24 +152,20 @@ class StoreCore:
             raise ArtifactNotFoundError(ref)
         return art
 
-    def journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> None:
-        """Inside a catalog write transaction: append ``entries`` as one new batch, noted as
-        pending in that same transaction (see :mod:`artifactstore.manifests`).
+    def journal_batch(self, journal: Journal, entries: list[dict[str, Any]], state: dict[str, Any]) -> JournalBatch:
+        """In a catalog write's ``before_commit`` callback: append ``entries`` as one new batch
+        and return it, for the catalog to note as pending in that same transaction (see
+        :mod:`artifactstore.manifests`), with the settled batches whose rows it may drop.
 
         ``state`` receives the batch id for :meth:`seal`; a retried transaction overwrites
         it, and the lines of the attempt that rolled back never get a marker."""
         batch = new_id()
-        conn = self.catalog.transaction()
-        forgot: list[str] = []
-        if conn is not None:
-            self.catalog.note_batch(conn, batch, journal.folder)
-            with self._lock:
-                forgot = sorted(self._settled)
-            if forgot:
-                self.catalog.forget_batches(conn, forgot)
+        with self._lock:
+            forgot = sorted(self._settled)
         journal.append(entries, batch=batch)
         crash_point("after-manifest-append" if journal.folder == MANIFESTS else f"after-{journal.folder}-append")
         state.update(journal=journal, batch=batch, forgot=forgot)
+        return JournalBatch(batch, journal.folder, tuple(forgot))
 
     def seal(self, state: dict[str, Any]) -> None:
         """After the catalog commit: write the batch's commit marker."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..catalog.base import JournalBatch
 from ..errors import (
     ArtifactNotFoundError,
     InvalidNameError,
@@ -88,8 +89,8 @@ class Evaluations(StoreCore):
         }
         state: dict[str, Any] = {}
 
-        def record() -> None:
-            self.journal_batch(self.records, [dict(entry)], state)
+        def record() -> JournalBatch:
+            return self.journal_batch(self.records, [dict(entry)], state)
 
         rec = self.catalog.upsert_evaluation(entry, before_commit=record)
         self.seal(state)
@@ -180,15 +181,13 @@ class Evaluations(StoreCore):
                 "improvement_metrics": imp, "metrics": mets, "artifacts": art_ids,
             }
 
-        def before_commit(conn: Any, entry: dict[str, Any]) -> None:
+        def before_commit(entry: dict[str, Any], aliased: list[Artifact]) -> JournalBatch:
+            # the catalog pointed the champion alias of each linked artifact at it: journal that too
             now = time.time()
             recs = [dict(entry)]
-            for aid in art_ids:
-                art = self.catalog.get(aid)
-                if art is not None:
-                    self.catalog.set_alias(art.name, "champion", aid, conn=conn)
-                    recs.append({"kind": "alias", "name": art.name, "alias": "champion", "artifact_id": aid, "at": now})
-            self.journal_batch(self.records, recs, state)
+            recs += [{"kind": "alias", "name": a.name, "alias": "champion", "artifact_id": a.id, "at": now}
+                     for a in aliased]
+            return self.journal_batch(self.records, recs, state)
 
         state: dict[str, Any] = {}
         new, previous = self.catalog.promote(make_entry, before_commit)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend
+from ..catalog.base import as_catalog
 from ..errors import (
     UnknownSchemeError,
 )
@@ -114,7 +115,8 @@ def open_store(
         creg = registry.get("catalog", cat_scheme)
         if creg is None:
             raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
-        cat = creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {}))
+        cat = as_catalog(creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {})), scheme=cat_scheme,
+                         plugin=creg.plugin)
     except BaseException:
         backend.close()
         raise

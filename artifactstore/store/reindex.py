@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from ..catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
+from ..catalog.base import AliasRow, CatalogContents
 from ..catalog.sql import artifact_from_fields as _artifact_from_fields
 from ..errors import (
     InvalidInputError,
@@ -41,7 +40,7 @@ class Reindex(StoreCore):
         rebuild runs in one catalog transaction that first excludes every writer (SQLite's
         write lock; on PostgreSQL an advisory lock and table locks), and reads the journals
         inside it: a row committed while a reindex runs is never dropped."""
-        n: int | None = self.catalog.write(self._reindex_in)
+        n = self.catalog.rebuild(self._reindex_contents)
         assert n is not None
         return n
 
@@ -49,25 +48,15 @@ class Reindex(StoreCore):
         """Rebuild a fresh catalog over an existing store, once: of many processes opening a
         new catalog at the same time, one rebuilds (under the reindex lock) and the others
         wait for it. Returns whether this call rebuilt it. One small query once done."""
-        done, syncing = self.catalog.read(lambda c: (self.catalog.meta_value(c, REINDEXED_KEY),
-                                                     self.catalog.meta_value(c, SYNC_PENDING_KEY)))
-        if done is not None and syncing is None:
-            return False
-        return self.catalog.write(lambda c: self._reindex_in(c, only_if_fresh=True)) is not None
 
-    def _reindex_in(self, conn: Any, only_if_fresh: bool = False) -> int | None:
-        lock_for_reindex(conn)
-        if only_if_fresh and self.catalog.meta_value(conn, SYNC_PENDING_KEY) is not None:
-            log.info("finishing an interrupted sync into %s: reindexing", self.backend.url)
-        elif only_if_fresh:
-            if self.catalog.meta_value(conn, REINDEXED_KEY) is not None:
-                return None  # another worker rebuilt it while we waited
-            if not self.catalog.is_empty_in(conn) or not (self.manifests.segments() or self.records.segments()):
-                self.catalog.set_meta(conn, REINDEXED_KEY, "1")  # written through from the start
-                return None
-            log.info("catalog %s is new; reindexing from %s", self.catalog.url, self.backend.url)
-        exclude_writers(conn)
-        pending = [b for b, _ in self.catalog.pending_batches_in(conn)]
+        def has_journals() -> bool:
+            return bool(self.manifests.segments() or self.records.segments())
+
+        return self.catalog.rebuild(self._reindex_contents, only_if_fresh=True, has_journals=has_journals) is not None
+
+    def _reindex_contents(self, pending: frozenset[str]) -> CatalogContents:
+        """What the catalog holds according to the committed journals (``pending`` batches
+        count as committed): called by the catalog inside its rebuild transaction."""
         arts: dict[str, tuple[str, dict[str, Any]]] = {}
         suffixes = self.codec_suffixes()
         for e in self.manifests.read_committed(pending):
@@ -111,14 +100,13 @@ class Reindex(StoreCore):
                 alias_map[(e["name"], e["alias"])] = (e["artifact_id"], float(e.get("at", 0)))
             elif e.get("kind") == "unalias":  # remove_alias
                 alias_map.pop((e["name"], e["alias"]), None)
-        aliases = [(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
-        extra = self._reindex_extra(records)
-        self.catalog.replace_in(conn, live, aliases, last_versions, extra)
-        self.catalog.set_meta(conn, REINDEXED_KEY, "1")
-        self.catalog.clear_meta(conn, SYNC_PENDING_KEY)
-        return len(live)
+        aliases = [AliasRow(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
+        evals, champs = self._reindex_evaluations(records)
+        return CatalogContents(live, aliases, last_versions, evals, champs)
 
-    def _reindex_extra(self, records: list[dict[str, Any]]) -> Callable[[Any], None] | None:
+    def _reindex_evaluations(
+        self, records: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         evals = [r for r in records if r.get("kind") == "evaluation"]
         # Champion numbers are derived from the chain's order, never trusted as stored: two
         # chains merged by sync, or a format-1 journal, may repeat a number.
@@ -129,9 +117,7 @@ class Reindex(StoreCore):
         chain = sorted(seen.values(), key=lambda r: (int(r.get("seq_no", 0)), float(r.get("timestamp", 0)),
                                                      str(r["champion_id"])))
         champs = [{**r, "seq_no": i} for i, r in enumerate(chain, 1)]
-        if not evals and not champs:
-            return None
-        return lambda conn: self.catalog.restore_evaluation_rows(conn, evals, champs)
+        return evals, champs
 
 
 def _apply_edits(live: list[Artifact], records: list[dict[str, Any]]) -> list[Artifact]:

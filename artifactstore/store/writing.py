@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..catalog.base import JournalBatch
 from ..errors import (
     ArtifactNotFoundError,
     InvalidInputError,
@@ -82,14 +83,14 @@ class WritePath(StoreCore):
         path of ``put``/``put_many``; archive import uses it to keep its ids)."""
         state: dict[str, Any] = {}
 
-        def write_manifest(arts: list[Artifact]) -> None:
+        def write_manifest(arts: list[Artifact]) -> JournalBatch:
             entries = []
             for a, r in zip(arts, rows, strict=True):
                 e = {"kind": "artifact", **a.to_dict()}
                 if r.get("codec_error"):
                     e["codec_error"] = r["codec_error"]
                 entries.append(e)
-            self.journal_batch(self.manifests, entries, state)
+            return self.journal_batch(self.manifests, entries, state)
 
         try:
             arts = self.catalog.insert_artifacts(rows, before_commit=write_manifest)
@@ -188,9 +189,9 @@ class WritePath(StoreCore):
 
         state: dict[str, Any] = {}
 
-        def record() -> None:
-            self.journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
-                                                "artifact_id": art.id, "at": time.time()}], state)
+        def record() -> JournalBatch:
+            return self.journal_batch(self.records, [{"kind": "alias", "name": art.name, "alias": alias,
+                                                       "artifact_id": art.id, "at": time.time()}], state)
 
         self.catalog.set_alias(art.name, alias, art.id, before_commit=record)
         self.seal(state)
@@ -207,9 +208,9 @@ class WritePath(StoreCore):
 
         state: dict[str, Any] = {}
 
-        def record(artifact_id: str) -> None:
-            self.journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
-                                                "artifact_id": artifact_id, "at": time.time()}], state)
+        def record(artifact_id: str) -> JournalBatch:
+            return self.journal_batch(self.records, [{"kind": "unalias", "name": name, "alias": alias,
+                                                       "artifact_id": artifact_id, "at": time.time()}], state)
 
         gone = self.catalog.delete_alias(name, alias, before_commit=record)
         self.seal(state)
@@ -248,9 +249,9 @@ class WritePath(StoreCore):
 
         state: dict[str, Any] = {}
 
-        def record(new: Artifact) -> None:
-            self.journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
-                                                "metadata": new.metadata, "at": time.time()}], state)
+        def record(new: Artifact) -> JournalBatch:
+            return self.journal_batch(self.records, [{"kind": "edit", "artifact_id": new.id, "tags": list(new.tags),
+                                                       "metadata": new.metadata, "at": time.time()}], state)
 
         new = self.catalog.update_artifact(art.id, change, before_commit=record)
         self.seal(state)
@@ -269,9 +270,9 @@ class WritePath(StoreCore):
     def delete_many(self, ids: Sequence[str], reason: str = "delete") -> list[Artifact]:
         state: dict[str, Any] = {}
 
-        def record(arts: list[Artifact]) -> None:
+        def record(arts: list[Artifact]) -> JournalBatch:
             now = time.time()
-            self.journal_batch(
+            return self.journal_batch(
                 self.records, [{"kind": "delete", "artifact_id": a.id, "at": now, "reason": reason} for a in arts],
                 state)
 

@@ -1,6 +1,6 @@
 """Kits for plugin authors: conformance suites and server fixtures, loaded on first use.
 
-``from artifactstore.testing import CodecTests, BackendTests`` is all a plugin's
+``from artifactstore.testing import CodecTests, BackendTests, CatalogTests`` is all a plugin's
 test module needs; the server fixtures (``moto_server``, ``s3_url``, ...) come
 from :mod:`artifactstore.testing.fixtures`. Nothing heavy (pytest, server
 helpers) loads until a name is used.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .backend import ODD_KEYS, BackendTests
+    from .catalog import CatalogTests
     from .codecs import CodecTests, WriteOnlySink
     from .fixtures import RemoteRoot, azure_url, azurite_server, gcs_server, gcs_url, moto_server, s3_url
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "BackendTests": ".backend",
     "ODD_KEYS": ".backend",
+    "CatalogTests": ".catalog",
     "CodecTests": ".codecs",
     "WriteOnlySink": ".codecs",
     "RemoteRoot": ".fixtures",
@@ -33,6 +35,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "BackendTests",
+    "CatalogTests",
     "CodecTests",
     "ODD_KEYS",
     "RemoteRoot",
