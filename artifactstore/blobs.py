@@ -26,15 +26,19 @@ of the *original* bytes. :class:`BlobStore` owns its whole life cycle:
     :data:`PIN_LIMIT` such leases (a large batch) takes catalog leases (below)
     for the next ones, before the mutex; a filesystem without ``flock`` uses
     the catalog path throughout.
-  - *elsewhere* (object stores, ``memory://``): one catalog write transaction
-    holding the digest lock (``SQLCatalog.lease_digest``: a PostgreSQL
-    advisory lock per digest bucket, SQLite's write lock) makes the decision,
-    publishes, and inserts a lease row, released by the transaction that
-    commits the artifact rows (``SQLCatalog.insert_artifacts``); a lease of a
-    killed writer expires after :attr:`BlobStore.lease_seconds`. On SQLite the
-    upload therefore holds the catalog's write lock.
+  - *elsewhere* (object stores, ``memory://``): the catalog's
+    :meth:`~artifactstore.catalog.base.Catalog.lease_digest`. A short write
+    transaction under the digest lock (a PostgreSQL advisory lock per digest
+    bucket; SQLite's write lock, for milliseconds) inserts the lease row and a
+    claim of the digest; the decision and the upload run outside any
+    transaction, while the claim makes any other writer of that digest wait
+    (a killed writer's claim lapses after 30 s); the claim is then dropped.
+    The lease is released by the transaction that commits the artifact rows
+    (``insert_artifacts``); a lease of a killed writer expires after
+    :attr:`BlobStore.lease_seconds`. No catalog lock is held during an
+    upload: puts of other content, on SQLite too, proceed meanwhile.
 - **stored once under concurrency**: since the decision and the publish happen
-  under the digest's mutex, of two first writes of one content (threads,
+  under the digest's mutex (the flock, or the catalog's claim), of two first writes of one content (threads,
   processes, machines sharing a PostgreSQL catalog) the second sees the first's
   blob (and lease) and reuses it, whatever codec either asked for: one blob key
   per digest.
@@ -102,7 +106,7 @@ from .validation import OpenedSource
 
 if TYPE_CHECKING:
     from .cache import BlobCache
-    from .catalog.sql import SQLCatalog
+    from .catalog.base import Catalog
     from .plugins import PluginRegistry
 
 __all__ = ["BLOBS", "PIN_LIMIT", "SAMPLE", "ZERO_COPY_MIN", "BlobLayout", "BlobStore", "LooseLayout", "SweepResult"]
@@ -411,7 +415,7 @@ class BlobStore:
     def __init__(
         self,
         backend: Backend,
-        catalog: SQLCatalog,
+        catalog: Catalog,
         registry: PluginRegistry,
         *,
         cache: BlobCache | None = None,
@@ -519,7 +523,7 @@ class BlobStore:
         The fields are ``sha256``, ``size``, ``codec``, ``blob_key``, ``stored_size``,
         ``leases`` and, when the codec failed and the content was stored raw instead,
         ``codec_error``. The leases hold the blob until the artifact is committed: pass the
-        fields to ``SQLCatalog.insert_artifacts`` (which drops catalog leases in its
+        fields to the catalog's ``insert_artifacts`` (which drops catalog leases in its
         transaction), then call :meth:`release` with them
         (:meth:`ArtifactStore.commit_rows <artifactstore.store.writing.WritePath.commit_rows>`
         does both). ``codec_name="auto"`` picks
@@ -613,8 +617,9 @@ class BlobStore:
         commit: Callable[[], None], abort: Callable[[], None],
     ) -> dict[str, Any]:
         """Publish the staged bytes under ``key`` (``commit``), or reuse a stored blob with
-        the same digest (``abort``), deciding under the digest lock in the transaction that
-        takes this put's lease; return the artifact's blob fields."""
+        the same digest (``abort``), deciding as the digest's only decider (its flock on local
+        disk, else the catalog's claim of it, ``lease_digest``) after this put's lease is
+        taken; return the artifact's blob fields."""
         fields: dict[str, Any] = {"sha256": sha, "size": size, "codec": codec_name, "blob_key": key,
                                   "stored_size": stored}
         lock_dir = self.layout.lock_dir(sha)
@@ -637,13 +642,12 @@ class BlobStore:
                 raise
             crash_point("after-blob-publish")
             return {**chosen, "leases": [token]}
-        decided: list[dict[str, Any]] = []  # a retried transaction must not decide twice
 
         def decide(existing: tuple[str, str, int] | None, others: int) -> dict[str, Any]:
-            if not decided:
-                decided.append(self._decide(fields, existing, others, commit, abort))
-            return decided[0]
+            return self._decide(fields, existing, others, commit, abort)
 
+        # The lease is taken before decide publishes; no catalog transaction is open while
+        # it uploads, and no other writer of this digest decides meanwhile.
         token, chosen = self.catalog.lease_digest(sha, self.lease_seconds, decide)
         crash_point("after-blob-publish")
         return {**chosen, "leases": [token]}
@@ -959,7 +963,7 @@ class BlobStore:
 
         Expired leases are dropped first. Candidates come from a listing; each batch is then
         re-checked in one catalog transaction holding the candidates' digest locks (the
-        locks a publish takes with its lease: ``SQLCatalog.sweep_blobs``), and each blob's
+        locks a publish takes with its lease: the catalog's ``sweep_blobs``), and each blob's
         mtime is re-read just before it is deleted, so a blob a writer published or
         re-published after the listing is kept.
         """

@@ -403,3 +403,120 @@ def test_a_forked_child_cannot_drop_its_parents_lease(store: ArtifactStore) -> N
     assert res.swept_blobs == 0 and store.blobs.exists(fields["blob_key"])
     store.commit_rows([_row(fields, "kept")])
     assert store.verify().ok
+
+
+# --- no catalog lock across an upload --------------------------------------------------------
+
+
+class _HeldUpload:
+    """A blob writer whose upload (``commit``) waits for ``release``: a slow upload in flight."""
+
+    def __init__(self, inner: Any, started: threading.Event, release: threading.Event) -> None:
+        self._inner, self._started, self._release = inner, started, release
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def commit(self, key: str) -> None:
+        self._started.set()
+        assert self._release.wait(120), "the held upload was never released"
+        self._inner.commit(key)
+
+
+def _hold_first_upload(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event,
+                                                                                      threading.Event]:
+    started, release = threading.Event(), threading.Event()
+    real = store.blobs.layout.writer
+    calls: list[int] = []
+
+    def writer() -> Any:
+        calls.append(1)
+        return _HeldUpload(real(), started, release) if len(calls) == 1 else real()
+
+    monkeypatch.setattr(store.blobs.layout, "writer", writer)
+    return started, release
+
+
+def _puts_during_a_slow_upload(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = os.urandom(1 << 20) * 4  # 4 MiB, raw: the held upload
+    started, release = _hold_first_upload(store, monkeypatch)
+    results: dict[str, Any] = {}
+
+    def put(label: str, data: bytes) -> None:
+        try:
+            results[label] = store.put(data, artifact_type="log", name=label, codec="none")
+        except BaseException as exc:  # pragma: no cover - reported below
+            results[label] = exc
+
+    slow = threading.Thread(target=put, args=("big", big))
+    slow.start()
+    try:
+        assert started.wait(60), "the big put never reached its upload"
+        same = threading.Thread(target=put, args=("big-again", big))  # same content: waits, then reuses
+        same.start()
+        small = threading.Thread(target=put, args=("small", b"small and different\n" * 10))
+        small.start()
+        small.join(30)
+        # the small put finished while the big upload is still held (before the fix it waited
+        # for the catalog's write lock, held across the upload, and failed after busy_timeout)
+        assert not small.is_alive() and slow.is_alive(), "a small put waited for the upload of another"
+        assert isinstance(results["small"], artifactstore.Artifact), results["small"]
+        store.put(b"another small one", artifact_type="log", name="small2")  # from this thread too
+        assert same.is_alive() and "big-again" not in results  # one decider per digest
+    finally:
+        release.set()
+        slow.join(60)
+    same.join(60)
+    assert isinstance(results["big"], artifactstore.Artifact), results["big"]
+    assert isinstance(results["big-again"], artifactstore.Artifact), results["big-again"]
+    assert results["big-again"].blob_key == results["big"].blob_key  # stored once
+    assert _keys_of(store, results["big"].sha256) == {results["big"].blob_key}
+    assert store.read_bytes("big-again") == big and store.verify().ok
+
+
+def test_a_slow_upload_holds_up_no_other_put_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with artifactstore.open("memory://blobs-slow-upload", tmp_path / "catalog.db") as store:
+        assert store.catalog.dialect == "sqlite"
+        _puts_during_a_slow_upload(store, monkeypatch)
+
+
+def test_a_slow_upload_holds_up_no_other_put_s3(s3_store: tuple[str, str, dict[str, Any]],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    url, catalog, options = s3_store
+    with artifactstore.open(url, catalog, **options) as store:
+        assert store.catalog.dialect == "sqlite"
+        _puts_during_a_slow_upload(store, monkeypatch)
+
+
+CLAIMS_AND_DIES = textwrap.dedent("""
+    import os, sys
+    from artifactstore.catalog.sql import SQLCatalog
+    cat = SQLCatalog(sys.argv[1])
+    def decide(existing, others):
+        print("deciding", flush=True)
+        os._exit(0)  # killed while it uploads: the claim is never dropped
+    cat.lease_digest(sys.argv[2], 3600.0, decide, claim_seconds=1.0)
+""")
+
+
+def test_a_killed_writers_claim_is_taken_over(tmp_path: Path) -> None:
+    import hashlib
+    import time
+
+    from artifactstore.catalog.sql import SQLCatalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    sha = hashlib.sha256(b"claimed by a writer that dies").hexdigest()
+    cat = SQLCatalog(url)
+    try:
+        script = tmp_path / "claims.py"
+        script.write_text(CLAIMS_AND_DIES)
+        out = subprocess.run([sys.executable, str(script), url, sha], check=True, capture_output=True,
+                             text=True).stdout
+        assert "deciding" in out
+        t0 = time.monotonic()
+        _token, others = cat.lease_digest(sha, 3600.0, lambda _e, o: o)
+        assert others == 1  # the dead writer's lease (its blob, if any, is reused)
+        assert time.monotonic() - t0 < 20  # its claim lapsed after about a second
+    finally:
+        cat.close()

@@ -40,13 +40,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from ..errors import PluginError
 from ..models import Artifact, ChampionRecord, EvaluationRecord, StoreStats
 
 if TYPE_CHECKING:
     from .search import SearchQuery
+
+T = TypeVar("T")
 
 __all__ = [
     "CATALOG_MEMBERS",
@@ -146,6 +148,14 @@ class Catalog(Protocol):
     @property
     def url(self) -> str:
         """The catalog's URL with any credentials removed: safe to print and log."""
+        ...
+
+    @property
+    def dialect(self) -> str:
+        """What kind of database holds the catalog: SQLAlchemy's dialect name (``"sqlite"``,
+        ``"postgresql"``) for a SQL catalog, any other short word otherwise. Only a hint for
+        sizing work: gc's sweep takes smaller batches on a shared ``"postgresql"`` database
+        (each batch holds its digests' locks while it deletes)."""
         ...
 
     def close(self) -> None:
@@ -403,6 +413,36 @@ class Catalog(Protocol):
         the lease's token. A put takes one before relying on a stored blob (dedup) and
         releases it in the insert's transaction (``leases`` of :meth:`insert_artifacts`).
         Taking a lease and sweeping the same digest are mutually exclusive."""
+        ...
+
+    def lease_digest(
+        self, sha256: str, ttl: float, decide: Callable[[tuple[str, str, int] | None, int], T]
+    ) -> tuple[str, T]:
+        """Take a lease on ``sha256`` (as :meth:`take_lease`, ``ttl`` seconds) and call
+        ``decide(existing, others)`` as the digest's only decider; return ``(lease token,
+        what decide returned)``.
+
+        How the blob layer publishes new content on an object store exactly once:
+        ``existing`` is :meth:`blob_of` of the digest and ``others`` the number of other
+        unexpired leases on it, both read under the digest's lock (the one
+        :meth:`sweep_blobs` takes) after the lease is taken, and ``decide`` (which may upload
+        a large blob) then reuses a stored blob or publishes one.
+
+        - *Leased before visible*: the lease exists before ``decide`` runs, so a sweep can
+          never delete what ``decide`` publishes; it lasts until the insert that commits the
+          artifact releases it (``leases`` of :meth:`insert_artifacts`), or ``ttl``.
+        - *One decider per digest*: of two calls for one digest (threads, processes, machines
+          sharing the catalog), the second's ``decide`` starts after the first's returned or
+          raised, and sees the first's lease (``others``) and whatever it published. A caller
+          killed inside ``decide`` holds up the others of its digest for a bounded time only
+          (the built-in catalog: 30 s, :data:`artifactstore.catalog.leases.CLAIM_SECONDS`),
+          after which one of them takes over.
+        - *No lock held across decide*: no write transaction, table lock or store-wide lock
+          is held while ``decide`` runs: writes of other content proceed meanwhile (on
+          SQLite, a transaction open across an upload would hold up every writer).
+        - ``decide`` runs once per call. If it raises, the lease is dropped and the exception
+          propagates.
+        """
         ...
 
     def release_leases_now(self, tokens: list[str]) -> None:

@@ -20,6 +20,9 @@ while writers wait, so a rebuild never drops a row committed meanwhile.
 
 from __future__ import annotations
 
+import logging
+import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -30,13 +33,19 @@ from ..ids import new_id
 from . import schema as S
 from .base import JournalBatch
 
-__all__ = ["REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex", "note_journal"]
+__all__ = ["CLAIM_SECONDS", "REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex",
+           "note_journal"]
 
 
 T = TypeVar("T")
+log = logging.getLogger("artifactstore")
 _LOCK_NAMESPACE = 0x6173  # "as": our advisory-lock namespace on PostgreSQL
 _REINDEX_LOCK = 0x72696478  # "ridx": the reindex lock's key in that namespace
 _BATCH = "batch:"
+_CLAIM = "claim:"
+#: How long a digest's claim (:meth:`LeaseTables.lease_digest`) lasts unless its owner renews it:
+#: the longest a killed writer's claim keeps a writer of the same content waiting.
+CLAIM_SECONDS = 30.0
 #: ``as_meta`` key set once the catalog holds the storage's journals (by a reindex or from the start).
 REINDEXED_KEY = "reindexed"
 #: ``as_meta`` key set while a sync into this store has journals to copy and no reindex yet.
@@ -92,6 +101,52 @@ def note_journal(conn: sa.Connection, batch: JournalBatch | None) -> None:
     LeaseTables.note_batch(conn, batch.batch_id, batch.folder)
     if batch.settled:
         LeaseTables.forget_batches(conn, batch.settled)
+
+
+def _claim_digest(
+    conn: sa.Connection, sha256: str, token: str, ttl: float, claim_seconds: float, takeover: bool
+) -> tuple[tuple[str, str, int] | None, int] | None:
+    """Under the digest lock: claim ``sha256`` for ``token`` and insert its lease; return the
+    live blob of the digest and the number of other leases, or ``None`` if another owner's
+    claim is live (unless ``takeover``)."""
+    _lock_digests(conn, [sha256])
+    now = time.time()
+    key = _claim_key(sha256)
+    row = conn.execute(sa.select(S.meta.c.value).where(S.meta.c.key == key)).first()
+    if row is not None:
+        owner, _, expires = str(row[0]).partition(" ")
+        if owner != token and _float(expires) > now and not takeover:
+            return None
+        conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
+    conn.execute(sa.insert(S.meta).values(key=key, value=f"{token} {now + claim_seconds!r}"))
+    conn.execute(sa.delete(S.inflight).where(S.inflight.c.token == token))  # a retried transaction
+    conn.execute(sa.insert(S.inflight).values(token=token, sha256=sha256, expires_at=now + ttl))
+    blob = conn.execute(
+        sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
+        .where(S.artifacts.c.sha256 == sha256).limit(1)).first()
+    others = int(conn.execute(
+        sa.select(sa.func.count()).select_from(S.inflight)
+        .where(S.inflight.c.sha256 == sha256, S.inflight.c.expires_at > now, S.inflight.c.token != token))
+        .scalar_one())
+    return (None if blob is None else (str(blob[0]), str(blob[1]), int(blob[2]))), others
+
+
+def _drop_claim(conn: sa.Connection, sha256: str, token: str, *, release: bool = False) -> None:
+    if release:  # the lease too: the decision failed
+        conn.execute(sa.delete(S.inflight).where(S.inflight.c.token == token))
+    conn.execute(sa.delete(S.meta).where(S.meta.c.key == _claim_key(sha256), S.meta.c.value.startswith(token + " ")))
+
+
+def _claim_key(sha256: str) -> str:
+    # as_meta keys are 64 characters at most: 58 hex digits (232 bits) name the digest
+    return _CLAIM + sha256[: 64 - len(_CLAIM)]
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0  # an unreadable claim counts as expired
 
 
 class LeaseTables:
@@ -214,37 +269,65 @@ class LeaseTables:
         return token
 
     def lease_digest(
-        self, sha256: str, ttl: float, decide: Callable[[tuple[str, str, int] | None, int], T]
+        self,
+        sha256: str,
+        ttl: float,
+        decide: Callable[[tuple[str, str, int] | None, int], T],
+        *,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> tuple[str, T]:
-        """Take a lease on ``sha256`` with a decision made under its digest lock.
+        """Take a lease on ``sha256`` and run ``decide`` while this caller holds the digest's
+        claim; return ``(lease token, what decide returned)``.
 
-        One write transaction: take the per-digest lock (the one :meth:`sweep_blobs` takes),
-        read the live blob of the digest (``(blob_key, codec, stored_size)`` of an artifact
-        row, or ``None``) and the number of other unexpired leases on it, call
-        ``decide(existing, others)`` (the blob layer checks the backend and may publish a
-        blob there), insert the lease, commit. Of two calls for one digest, the second's
-        ``decide`` runs after the first committed: it sees the first's lease and whatever
-        the first published. A sweep can never fall between a publish made in ``decide``
-        and the lease that protects it. If ``decide`` raises, nothing is recorded.
-        ``decide`` may run more than once (a retried transaction): it must be idempotent.
-        Returns ``(lease token, what decide returned)``.
+        No transaction is open while ``decide`` runs (it may upload a large blob): one short
+        write transaction under the per-digest lock (the one :meth:`sweep_blobs` takes)
+        claims the digest (an ``as_meta`` ``claim:<sha256 prefix>`` row: owner token, expiry),
+        inserts the lease and reads the live blob of the digest and the number of other
+        unexpired leases on it; ``decide(existing, others)`` then runs; a second short
+        transaction drops the claim (the lease stays, until the insert that commits the
+        artifact releases it, or ``ttl``). While ``decide`` runs a thread renews the claim
+        every ``claim_seconds / 3``. A caller finding another's live claim waits (polling,
+        backoff up to 0.5 s) until it is dropped or expires (its owner was killed: the claim
+        is taken over) and then decides, seeing what the first published. If ``decide``
+        raises, the claim and the lease are dropped.
         """
         token = new_id()
-
-        def txn(conn: sa.Connection) -> T:
-            _lock_digests(conn, [sha256])
-            row = conn.execute(
-                sa.select(S.artifacts.c.blob_key, S.artifacts.c.codec, S.artifacts.c.stored_size)
-                .where(S.artifacts.c.sha256 == sha256).limit(1)).first()
-            others = int(conn.execute(
-                sa.select(sa.func.count()).select_from(S.inflight)
-                .where(S.inflight.c.sha256 == sha256, S.inflight.c.expires_at > time.time())).scalar_one())
-            result = decide(None if row is None else (str(row[0]), str(row[1]), int(row[2])), others)
-            conn.execute(sa.insert(S.inflight).values(token=token, sha256=sha256, expires_at=time.time() + ttl))
-            return result
-
-        result: T = self.write(txn)
+        started = time.monotonic()
+        delay = 0.01
+        while True:
+            # past ``ttl`` of waiting, a claim that is still renewed is taken over anyway
+            takeover = time.monotonic() - started > ttl
+            got = self.write(lambda conn, t=takeover: _claim_digest(conn, sha256, token, ttl, claim_seconds, t))
+            if got is not None:
+                break
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew_claim, args=(sha256, token, claim_seconds, stop),
+                                   name="artifactstore-claim", daemon=True)
+        renewer.start()
+        try:
+            result = decide(*got)
+        except BaseException:
+            stop.set()
+            renewer.join()
+            self.write(lambda conn: _drop_claim(conn, sha256, token, release=True))
+            raise
+        stop.set()
+        renewer.join()
+        self.write(lambda conn: _drop_claim(conn, sha256, token))
         return token, result
+
+    def _renew_claim(self, sha256: str, token: str, claim_seconds: float, stop: threading.Event) -> None:
+        key = _claim_key(sha256)
+        while not stop.wait(claim_seconds / 3):
+            value = f"{token} {time.time() + claim_seconds!r}"
+            try:
+                self.write(lambda conn, value=value: conn.execute(
+                    sa.update(S.meta).where(S.meta.c.key == key, S.meta.c.value.startswith(token + " "))
+                    .values(value=value)))
+            except Exception as exc:  # the claim then lapses: a waiter takes over, nothing breaks
+                log.warning("could not renew the claim of digest %s: %s", sha256, exc)
 
     @staticmethod
     def release_leases(conn: sa.Connection, tokens: list[str]) -> None:

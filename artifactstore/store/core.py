@@ -35,7 +35,6 @@ from ..refs import parse_ref
 
 if TYPE_CHECKING:
     from .artifact_store import ArtifactStore
-    from ..catalog.sql import SQLCatalog
 
 __all__ = ["STORE_FORMAT", "Source", "StoreCore"]
 
@@ -75,7 +74,7 @@ class StoreCore:
         #: Version numbers this store gave artifacts that came from another store (sync).
         self.version_log = Journal(backend, VERSIONS)
         #: The blob layer: publish, read, verify, copy and sweep blobs (:mod:`artifactstore.blobs`).
-        self.blobs = BlobStore(backend, cast("SQLCatalog", catalog), registry, cache=self.cache)  # FIXME: Catalog
+        self.blobs = BlobStore(backend, catalog, registry, cache=self.cache)
         self._workers = workers or (8 if backend.is_remote else 2)
         self._lock = threading.Lock()
         self._closed = False

@@ -192,6 +192,7 @@ class CatalogTests:
     def test_is_a_catalog(self, catalog: Catalog) -> None:
         assert isinstance(catalog, Catalog)
         assert isinstance(catalog.url, str) and catalog.url
+        assert isinstance(catalog.dialect, str) and catalog.dialect
 
     # --- inserting --------------------------------------------------------------------------
 
@@ -849,6 +850,94 @@ class CatalogTests:
         assert catalog.sweep_blobs([(sha, f"blobs/{sha}")], delete) == ([f"blobs/{sha}"], 0)
         assert taken.wait(30) and blocked == [True]
         assert catalog.sweep_blobs([(sha, f"blobs/{sha}")], lambda _k: True) == ([], 1)  # now leased
+
+    def test_lease_digest_decides_with_the_lease_taken(self, catalog: Catalog) -> None:
+        r = _row("digest")
+        sha, key = r["sha256"], r["blob_key"]
+        seen: list[tuple[tuple[str, str, int] | None, int]] = []
+
+        def decide(existing: tuple[str, str, int] | None, others: int) -> str:
+            seen.append((existing, others))
+            # leased before decide publishes anything: a sweep now skips the digest
+            assert catalog.sweep_blobs([(sha, key)], lambda _k: True) == ([], 1)
+            return "chosen"
+
+        token, chosen = catalog.lease_digest(sha, 3600.0, decide)
+        assert chosen == "chosen" and isinstance(token, str) and token
+        assert seen == [(None, 0)]  # decide runs once
+        second, _ = catalog.lease_digest(sha, 3600.0, decide)
+        assert seen[1:] == [(None, 1)]  # the first's lease
+        a = catalog.insert_artifacts([r | {"leases": [token, second]}])[0]
+        catalog.lease_digest(sha, -1.0, decide)  # an already expired lease: counts for nobody
+        assert seen[2:] == [((a.blob_key, a.codec, a.stored_size), 0)]
+        catalog.delete_artifacts([a.id])
+        assert catalog.sweep_blobs([(sha, key)], lambda _k: True) == ([key], 0)  # the leases are gone
+
+    def test_failing_decide_leaves_no_lease(self, catalog: Catalog) -> None:
+        sha = hashlib.sha256(b"failing decide").hexdigest()
+
+        class Boom(Exception):
+            pass
+
+        def decide(_existing: tuple[str, str, int] | None, _others: int) -> None:
+            raise Boom
+
+        with pytest.raises(Boom):
+            catalog.lease_digest(sha, 3600.0, decide)
+        assert catalog.sweep_blobs([(sha, f"blobs/{sha}")], lambda _k: True) == ([f"blobs/{sha}"], 0)
+        # and the digest is free again: the next caller decides at once
+        assert catalog.lease_digest(sha, 3600.0, lambda _e, o: o)[1] == 0
+
+    def test_one_decider_per_digest(self, catalog: Catalog) -> None:
+        sha = hashlib.sha256(b"one decider").hexdigest()
+        inside = threading.Event()
+        go = threading.Event()
+        order: list[str] = []
+
+        def first(_e: tuple[str, str, int] | None, others: int) -> int:
+            inside.set()
+            assert go.wait(30)
+            order.append("first")
+            return others
+
+        def second(_e: tuple[str, str, int] | None, others: int) -> int:
+            order.append("second")
+            return others
+
+        results: dict[str, int] = {}
+        t1 = threading.Thread(target=lambda: results.__setitem__("first", catalog.lease_digest(sha, 3600.0, first)[1]))
+        t1.start()
+        assert inside.wait(30)
+        t2 = threading.Thread(
+            target=lambda: results.__setitem__("second", catalog.lease_digest(sha, 3600.0, second)[1]))
+        t2.start()
+        t2.join(self.blocked_wait)
+        blocked = t2.is_alive() and not order  # the second waits for the first's decide
+        go.set()
+        t1.join(30)
+        t2.join(30)
+        assert blocked and order == ["first", "second"]
+        assert results == {"first": 0, "second": 1}  # the second sees the first's lease
+
+    def test_lease_digest_holds_no_lock_while_deciding(self, catalog: Catalog) -> None:
+        """decide may upload a large blob: writes of other content (and other digests'
+        leases) must not wait for it."""
+        sha = hashlib.sha256(b"slow upload").hexdigest()
+        done: list[bool] = []
+
+        def other_writes() -> None:
+            catalog.insert_artifacts([_row("other")])
+            catalog.lease_digest(hashlib.sha256(b"other content").hexdigest(), 3600.0, lambda _e, _o: None)
+            done.append(True)
+
+        def decide(_e: tuple[str, str, int] | None, _o: int) -> None:
+            t = threading.Thread(target=other_writes)
+            t.start()
+            t.join(15)  # well below any lock wait that ends in an error
+            assert not t.is_alive(), "a write of other content waited for a decide in progress"
+
+        catalog.lease_digest(sha, 3600.0, decide)
+        assert done == [True]
 
     # --- pending journal batches ------------------------------------------------------------
 
