@@ -213,7 +213,7 @@ class Phases:
 
     ``upload``: backend.upload_file (fs.put_file of the source or spool file); ``blob_put`` / ``manifest_put``:
     backend.write_bytes of a blob (small objects go up in one PUT from memory) or a manifest
-    segment; ``commit``: store._commit (catalog transaction, manifest write included).
+    segment; ``commit``: store.commit_rows (catalog transaction, manifest write included).
     Accumulates only while ``active`` (one-by-one figures; sums over threads mean nothing).
     """
 
@@ -225,9 +225,9 @@ class Phases:
         self.per_rep: dict[str, dict[str, list[float]]] = {}
 
     def attach(self, store: Any) -> Any:
-        """Install the timed wrappers on ``store`` (its backend and its _commit); return it."""
+        """Install the timed wrappers on ``store`` (its backend and its commit_rows); return it."""
         b = store.backend
-        orig_upload, orig_write, orig_commit = b.upload_file, b.write_bytes, store._commit
+        orig_upload, orig_write, orig_commit = b.upload_file, b.write_bytes, store.commit_rows
 
         def upload_file(path: Any, key: str) -> None:
             t0 = time.perf_counter()
@@ -250,7 +250,7 @@ class Phases:
             finally:
                 self._add("commit", time.perf_counter() - t0)
 
-        b.upload_file, b.write_bytes, store._commit = upload_file, write_bytes, commit
+        b.upload_file, b.write_bytes, store.commit_rows = upload_file, write_bytes, commit
         return store
 
     def _add(self, k: str, dt: float) -> None:
@@ -580,7 +580,7 @@ def _bench_backend(name: str, world: World, phases: Phases, base: Path,
         "small": f"{count} x {args.small_kib} KiB codec={args.small_codec}",
         "part_size": f"{args.part_size // MiB} MiB" if args.part_size else "client default",
         "put kwargs": world.put_kw or "{}",
-        "put_many workers": world.store._workers,
+        "put_many workers": world.store.workers,
     }
     b = Bench(f"{name} ({world.proto}://)", reps=args.reps, warmup=args.warmup, params=params, notes=[
         "store opened with cache=False: store.get reads the server every time",

@@ -302,7 +302,7 @@ def bench_small(args: argparse.Namespace) -> Result:
 
     b = Bench("small", reps=args.reps, warmup=args.warmup,
               params={"count": count, "size": f"{size} B", "codec": codec, "dir": str(base),
-                      "put_many workers": store._workers},
+                      "put_many workers": store.workers},
               notes=[
                   f"each put figure rewrites the first 8 bytes of its {count:,} source files in place first (untimed): "
                   "new content every rep, no dedup",

@@ -109,6 +109,12 @@ class StoreCore:
         return self.backend.url
 
     @property
+    def workers(self) -> int:
+        """How many threads ``put_many`` uses when not told (8 on object stores, 2 on local disk,
+        or the ``workers`` given to ``open``)."""
+        return self._workers
+
+    @property
     def lease_seconds(self) -> float:
         """How long a lease protects a blob from gc while the put that took it finishes
         (:attr:`BlobStore.lease_seconds <artifactstore.blobs.BlobStore.lease_seconds>`)."""
