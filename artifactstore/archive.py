@@ -38,7 +38,6 @@ import os
 import re
 import tarfile
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from .atomic import replacing
 from .errors import ArtifactNotFoundError, ArtifactStoreError, HostileArchiveError, InvalidInputError
 from .models import Artifact, ChampionRecord, EvaluationRecord
 from .refs import is_artifact_id, safe_member_path
@@ -224,33 +224,23 @@ def create_archive(
                 seen.add(a.id)
                 arts.append(a)
     now = time.time()
-    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.part"
-    try:
-        with open(tmp, "wb") as out:
-            comp: Any
-            if fmt == "tar.gz":
-                comp = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0)
-            else:
-                import zstandard
+    # a temporary name in dest's folder, renamed onto dest once complete and on disk
+    with replacing(dest, fsync=True) as tmp, open(tmp, "wb") as out:
+        comp: Any
+        if fmt == "tar.gz":
+            comp = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0)
+        else:
+            import zstandard
 
-                comp = zstandard.ZstdCompressor(level=3, threads=0).stream_writer(
-                    out, closefd=False
-                )
-            # tarfile's stream buffer re-slices itself per `bufsize` written: keep it as large as the
-            # pieces copied (copybufsize), or each MiB of data costs a hundred MiB of memmove.
-            with tarfile.open(fileobj=comp, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUF) as tf:
-                tf.copybufsize = _TAR_BUF  # type: ignore[attr-defined]
-                _write_members(store, tf, arts, include_metadata, now, progress)
-            comp.close()  # writes the gzip trailer / ends the zstd frame; `out` stays open
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            comp = zstandard.ZstdCompressor(level=3, threads=0).stream_writer(
+                out, closefd=False
+            )
+        # tarfile's stream buffer re-slices itself per `bufsize` written: keep it as large as the
+        # pieces copied (copybufsize), or each MiB of data costs a hundred MiB of memmove.
+        with tarfile.open(fileobj=comp, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUF) as tf:
+            tf.copybufsize = _TAR_BUF  # type: ignore[attr-defined]
+            _write_members(store, tf, arts, include_metadata, now, progress)
+        comp.close()  # writes the gzip trailer / ends the zstd frame; `out` stays open
     return ArchiveInfo(path=dest, fmt=fmt, count=len(arts), bytes=dest.stat().st_size,
                        content_bytes=sum(a.size for a in arts), ids=tuple(a.id for a in arts))
 

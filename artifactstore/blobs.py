@@ -87,7 +87,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from .backends.base import Backend, BlobWriter, ObjectInfo
+from .atomic import replacing
+from .backends.base import STAGING_PREFIX, Backend, BlobWriter, ObjectInfo
 from .codecs.base import Codec
 from .errors import (
     BackendError,
@@ -251,7 +252,7 @@ class LooseLayout(BlobLayout):
         return self.backend.local_path(key)
 
     def staging_dir(self) -> Path | None:
-        return self.backend.local_path("tmp")
+        return self.backend.local_path(STAGING_PREFIX.rstrip("/"))
 
     def lock_dir(self, sha256: str, create: bool = True) -> Path | None:
         # The blob's own folder (256 of them): no lock file to create or clean up.
@@ -355,11 +356,13 @@ def _decode_sha(codec: Codec, raw: BinaryIO) -> str | None:
         return None
 
 
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+class _NoKernelCopy(Exception):
+    """The kernel copy is not available for this pair of files (nothing was written)."""
+
+
+def _check_read(art: Artifact, sha: str, size: int) -> None:
+    if sha != art.sha256 or size != art.size:
+        raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
 
 
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
@@ -804,14 +807,10 @@ class BlobStore:
             return
         dec, closers = self.open_decoded(art, use_cache)
         try:
-            with open(tmp, "wb") as f:
-                sha, size = pump(dec.read, f.write, self.hash_pool, progress=progress)
-            if sha != art.sha256 or size != art.size:
-                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
-            os.replace(tmp, out)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+            with replacing(out, tmp=tmp) as path:
+                with open(path, "wb") as f:
+                    sha, size = pump(dec.read, f.write, self.hash_pool, progress=progress)
+                _check_read(art, sha, size)
         finally:
             dec.close()
             for c in closers:
@@ -822,20 +821,15 @@ class BlobStore:
         fast path), then hash the file before it replaces ``out``."""
         if art.codec != "none" or not self.is_remote or art.size < ZERO_COPY_MIN:
             return False
-        try:
+        with replacing(out, tmp=tmp) as path:
             try:
-                self.layout.download_file(art.blob_key, tmp)
+                self.layout.download_file(art.blob_key, path)
             except FileNotFoundError:
                 raise BlobMissingError(art.id, art.blob_key) from None
-            with open(tmp, "rb") as f:
+            with open(path, "rb") as f:
                 sha, size = pump(f.read, lambda _b: None, self.hash_pool, progress=progress)
-            if sha != art.sha256 or size != art.size:
-                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
-            os.replace(tmp, out)
-            return True
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+            _check_read(art, sha, size)
+        return True
 
     def _get_raw_local(self, art: Artifact, tmp: Path, out: Path, progress: Callable[[int], None] | None) -> bool:
         """Raw blob on local disk: kernel copy + hash of what landed in ``tmp``, in two threads."""
@@ -847,20 +841,18 @@ class BlobStore:
         except FileNotFoundError:
             raise BlobMissingError(art.id, art.blob_key) from None
         try:
-            with src, open(tmp, "w+b") as dst:
-                try:
-                    sha, size = copy_and_hash(src.fileno(), dst.fileno(), self.hash_pool, progress=progress)
-                except OSError as exc:
-                    if exc.errno in _NO_COPY_RANGE and os.fstat(dst.fileno()).st_size == 0:
-                        return False
-                    raise
-            if sha != art.sha256 or size != art.size:
-                raise IntegrityError(art.id, art.sha256, sha, f"read {size} bytes, expected {art.size}")
-            os.replace(tmp, out)
-            return True
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+            with src, replacing(out, tmp=tmp) as path:
+                with open(path, "w+b") as dst:
+                    try:
+                        sha, size = copy_and_hash(src.fileno(), dst.fileno(), self.hash_pool, progress=progress)
+                    except OSError as exc:
+                        if exc.errno in _NO_COPY_RANGE and os.fstat(dst.fileno()).st_size == 0:
+                            raise _NoKernelCopy from exc
+                        raise
+                _check_read(art, sha, size)
+        except _NoKernelCopy:
+            return False  # e.g. across filesystems on an old kernel: the caller copies plainly
+        return True
 
     def check(self, art: Artifact, progress: Callable[[int], None] | None = None) -> str:
         """Re-read and re-hash ``art``'s blob from the backend itself (not the read cache):

@@ -18,11 +18,11 @@ import hashlib
 import os
 import re
 import stat
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import discard, replacing, temp_sibling
 from .errors import IntegrityError
 from .models import Artifact
 from .store import ArtifactStore
@@ -123,7 +123,7 @@ def _clone(blob: Path, tmp: Path) -> None:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
         except OSError:
             dst.close()
-            os.unlink(tmp)
+            discard(tmp)
             raise
 
 
@@ -132,7 +132,7 @@ def _link(a: Artifact, blob: Path, target: Path, make: Callable[[Path, Path], No
     atomically replacing what was there; ``False`` when this filesystem cannot (then copy)."""
     if make is _hard_link and target.exists() and _same_file(blob, target):
         return True  # already this blob: rename() onto the same inode would keep both names
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.link"
+    tmp = temp_sibling(target, ".link")
     try:
         make(blob, tmp)
     except FileNotFoundError:
@@ -141,22 +141,14 @@ def _link(a: Artifact, blob: Path, target: Path, make: Callable[[Path, Path], No
         if exc.errno in _NO_CLONE:
             return False  # another filesystem, or no links / clones here: copy instead
         raise
-    try:
+    with replacing(target, tmp=tmp):  # removed if the check fails
         actual = _hash_file(tmp)
         if actual != a.sha256:
             raise IntegrityError(a.id, a.sha256, actual, "blob on disk does not match; not linked")
         mode = os.stat(tmp).st_mode
         os.chmod(tmp, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))  # blobs are immutable
-        os.replace(tmp, target)
-        if tmp.exists():  # rename() of two links to one inode is a no-op: drop the temporary name
-            os.unlink(tmp)
-        return True
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    discard(tmp)  # rename() of two links to one inode is a no-op: drop the temporary name
+    return True
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 __all__ = ["STAGING_PREFIX", "Backend", "BlobWriter", "ObjectInfo"]
 
@@ -197,6 +197,14 @@ class Backend(ABC):
         Used for hard-link checkouts and the seed facade's ``file_path``. *Default*: ``None``.
         """
         return None
+
+    @property
+    def storage_options(self) -> Mapping[str, Any]:
+        """The options the storage client was built with (endpoint, account, credentials...):
+        what, beyond :attr:`url`, says where the root lives (``backends.options.location_key``
+        reads it without secrets). May hold credentials: never log or print it.
+        *Default*: empty (the URL says it all, as on local disk)."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook with a default
         """Release connections and threads. *Default*: nothing."""

@@ -167,6 +167,12 @@ class FsspecBackend(Backend):
         #: The root's path on the filesystem (``bucket/prefix``).
         self.root = rest.rstrip("/")
 
+    @property
+    def storage_options(self) -> Mapping[str, Any]:
+        """The filesystem's own options (see :attr:`Backend.storage_options`)."""
+        opts: Mapping[str, Any] = getattr(self.fs, "storage_options", None) or {}
+        return opts
+
     def _rpath(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 

@@ -44,11 +44,11 @@ def _default_catalog_url(backend: Backend, url: str) -> str:
         return f"sqlite:///{d}/catalog.db"
     import platformdirs
 
-    from ..backends.cloud import location_key
+    from ..backends.options import location_key
 
     # The URL alone does not name a remote root: s3://bucket/store on two endpoints
     # (or az://c/store in two accounts) are two stores and must not share a catalog.
-    where = location_key(getattr(getattr(backend, "fs", None), "storage_options", None) or {})
+    where = location_key(backend.storage_options)
     digest = hashlib.sha256((backend.url + (f"\n{where}" if where else "")).encode()).hexdigest()[:16]
     cache = Path(platformdirs.user_cache_dir("artifactstore")) / "catalogs" / digest
     return f"sqlite:///{cache}/catalog.db"

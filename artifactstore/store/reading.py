@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import errno
 import os
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..atomic import temp_sibling
 from ..errors import (
     InvalidInputError,
 )
@@ -63,7 +63,7 @@ class ReadPath(StoreCore):
             raise InvalidInputError(f"destination folder does not exist: {out.parent}")
         if out.is_dir():  # dest/<base name> is itself a folder: never replace a folder with a file
             raise InvalidInputError(f"destination {out} is an existing folder")
-        tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.part"
+        tmp = temp_sibling(out)
         try:
             self.blobs.write_file(art, tmp, out, progress)
         except OSError as exc:
