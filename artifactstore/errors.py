@@ -29,6 +29,7 @@ __all__ = [
     "PluginError",
     "PluginConflictError",
     "BackendError",
+    "StorageFullError",
     "CatalogError",
     "SchemaVersionError",
     "HostileArchiveError",
@@ -232,6 +233,17 @@ class BackendError(ArtifactStoreError, OSError):
         self.url = url
         self.key = key
         super().__init__(message)
+
+
+class StorageFullError(BackendError):
+    """The storage has no space left (``ENOSPC``) or the quota is used up (``EDQUOT``).
+
+    Nothing the failed write staged stays visible; the store works again once space is freed.
+    ``errno`` is the OS error number."""
+
+    def __init__(self, message: str, url: str = "", key: str = "", errno_: int = 0) -> None:
+        super().__init__(message, url=url, key=key)
+        self.errno = errno_
 
 
 class CatalogError(ArtifactStoreError, RuntimeError):

@@ -95,7 +95,16 @@ class Journal:
                     self._segment, self._written = new_id(), 0
                 key = f"{self.folder}/{self._segment}.jsonl"
                 self._written += len(data)
-            self.backend.append_bytes(key, data)
+            try:
+                self.backend.append_bytes(key, data)
+            except BaseException:
+                # A failed append may have left a torn line at the end of the segment (a full
+                # disk, an I/O error): never append after it, or the next line would be glued
+                # to it and lost. The next append starts a new segment.
+                with self._lock:
+                    if key == f"{self.folder}/{self._segment}.jsonl":
+                        self._segment, self._written = new_id(), 0
+                raise
             return key
         key = f"{self.folder}/{new_id()}.jsonl"
         self.backend.write_bytes(key, data)

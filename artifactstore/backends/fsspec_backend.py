@@ -9,6 +9,8 @@ the fsspec filesystem object.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import functools
 import io
 import os
 import shutil
@@ -16,13 +18,13 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 import fsspec
 
-from ..errors import BackendError, MissingDependencyError
+from ..errors import BackendError, MissingDependencyError, StorageFullError
 from ..redact import redact_url
 from . import cloud
 from .base import Backend, BlobWriter, ObjectInfo
@@ -34,6 +36,37 @@ CHUNK = 8 << 20
 
 #: protocol -> (python package, extra) for helpful errors when it is missing
 REMOTE_EXTRAS: dict[str, tuple[str, str]] = cloud.REMOTE_EXTRAS
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def local_errors(op: str, *, absent_ok: bool = True) -> Callable[[F], F]:
+    """Local-disk methods raise typed errors: an ``OSError`` becomes :class:`BackendError`
+    (:class:`StorageFullError` for ENOSPC/EDQUOT) naming the operation, the key and the
+    store; ``FileNotFoundError`` passes through where the contract says so (reads)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def call(self: Any, *args: Any, **kw: Any) -> Any:
+            try:
+                return fn(self, *args, **kw)
+            except BackendError:
+                raise
+            except OSError as exc:
+                if absent_ok and isinstance(exc, FileNotFoundError):
+                    raise
+                b = self if isinstance(self, FsspecBackend) else self._b
+                key = args[0] if args and isinstance(args[0], str) else ""
+                what = f"{op} {key!r} in {b.url}" if key else f"{op} in {b.url}"
+                if exc.errno in _FULL:
+                    raise StorageFullError(f"{what} failed: no space left on the storage ({exc.strerror}); "
+                                           "free some space (artifactstore gc --apply) and retry",
+                                           url=b.url, key=key, errno_=exc.errno or 0) from exc
+                raise BackendError(f"{what} failed: {type(exc).__name__}: {exc}", url=b.url, key=key) from exc
+
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -75,6 +108,7 @@ class _LocalWriter(BlobWriter):
             self._f = open(self._tmp, "w+b")  # noqa: SIM115
         self._n = 0
 
+    @local_errors("write")
     def write(self, data: bytes | memoryview) -> int:
         assert self._f is not None, "writer already closed"
         n = self._f.write(data)
@@ -93,6 +127,7 @@ class _LocalWriter(BlobWriter):
     def note_written(self, n: int) -> None:
         self._n += n
 
+    @local_errors("publish", absent_ok=False)
     def commit(self, key: str) -> None:
         assert self._f is not None, "writer already closed"
         f, self._f = self._f, None
@@ -154,6 +189,7 @@ class _SpoolWriter(BlobWriter):
         self._discard: Any = None
         self._n = 0
 
+    @local_errors("spool")
     def write(self, data: bytes | memoryview) -> int:
         if self._buf is not None and self._n + len(data) > self.SMALL_OBJECT:
             self._f = tempfile.NamedTemporaryFile(prefix="artifactstore-", suffix=".part", delete=False)  # noqa: SIM115
@@ -168,6 +204,7 @@ class _SpoolWriter(BlobWriter):
     def bytes_written(self) -> int:
         return self._n
 
+    @local_errors("publish", absent_ok=False)
     def commit(self, key: str) -> None:
         try:
             if self._buf is not None:
@@ -266,11 +303,13 @@ class FsspecBackend(Backend):
 
     # --- writing -------------------------------------------------------------------------
 
+    @local_errors("stage a write", absent_ok=False)
     def writer(self) -> BlobWriter:
         if self.is_local:
             return _LocalWriter(self)
         return _SpoolWriter(self)
 
+    @local_errors("write", absent_ok=False)
     def write_bytes(self, key: str, data: bytes) -> None:
         if self.is_local:
             w = _LocalWriter(self)
@@ -280,6 +319,7 @@ class FsspecBackend(Backend):
         rpath = self._rpath(key)
         self._call("write", key, lambda: self.fs.pipe_file(rpath, data))
 
+    @local_errors("append", absent_ok=False)
     def append_bytes(self, key: str, data: bytes) -> None:
         if not self.is_local:
             raise NotImplementedError("append is only supported on local disk")
@@ -301,6 +341,7 @@ class FsspecBackend(Backend):
         finally:
             os.close(fd)
 
+    @local_errors("upload", absent_ok=False)
     def upload_file(self, path: Path, key: str) -> None:
         if self.is_local:
             super().upload_file(path, key)
@@ -310,6 +351,7 @@ class FsspecBackend(Backend):
 
     # --- reading -------------------------------------------------------------------------
 
+    @local_errors("open")
     def open_read(self, key: str) -> BinaryIO:
         if self.is_local:
             return open(self.path_of(key), "rb")
@@ -317,6 +359,7 @@ class FsspecBackend(Backend):
         f: BinaryIO = self._call("open", key, lambda: self.fs.open(rpath, "rb"))
         return f
 
+    @local_errors("read")
     def read_bytes(self, key: str) -> bytes:
         if self.is_local:
             return self.path_of(key).read_bytes()
@@ -324,6 +367,7 @@ class FsspecBackend(Backend):
         data: bytes = self._call("read", key, lambda: self.fs.cat_file(rpath))
         return data
 
+    @local_errors("read")
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if self.is_local:
             return super().read_range(key, start, length)
@@ -335,6 +379,7 @@ class FsspecBackend(Backend):
         data: bytes = self._call("read", key, lambda: self.fs.cat_file(rpath, start=start, end=start + length))
         return data
 
+    @local_errors("download")
     def download_file(self, key: str, path: Path) -> None:
         if self.is_local:
             shutil.copyfile(self.path_of(key), path)
@@ -344,12 +389,14 @@ class FsspecBackend(Backend):
 
     # --- metadata ------------------------------------------------------------------------
 
+    @local_errors("exists")
     def exists(self, key: str) -> bool:
         if self.is_local:
             return self.path_of(key).exists()
         rpath = self._rpath(key)
         return bool(self._call("exists", key, lambda: self.fs.exists(rpath)))
 
+    @local_errors("info")
     def info(self, key: str) -> ObjectInfo:
         if self.is_local:
             st = os.stat(self.path_of(key))
@@ -396,6 +443,7 @@ class FsspecBackend(Backend):
                 continue
             yield ObjectInfo(key, int(d.get("size") or 0), _mtime_of(d))
 
+    @local_errors("delete")
     def delete(self, key: str) -> None:
         if self.is_local:
             try:

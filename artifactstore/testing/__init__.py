@@ -1,7 +1,8 @@
 """Kits for plugin authors: conformance suites and server fixtures, loaded on first use.
 
 ``from artifactstore.testing import CodecTests, BackendTests`` is all a plugin's
-test module needs; the server fixtures (``moto_server``, ``s3_url``, ...) come
+test module needs; ``FaultyBackend`` wraps any backend to inject faults
+(:mod:`artifactstore.testing.faults`); the server fixtures (``moto_server``, ``s3_url``, ...) come
 from :mod:`artifactstore.testing.fixtures`. Nothing heavy (pytest, server
 helpers) loads until a name is used.
 """
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .backend import ODD_KEYS, BackendTests
     from .codecs import CodecTests, WriteOnlySink
+    from .faults import Fault, FaultPlan, FaultyBackend
     from .fixtures import RemoteRoot, azure_url, azurite_server, gcs_server, gcs_url, moto_server, s3_url
 
 #: Public name -> submodule it is re-exported from.
@@ -22,6 +24,9 @@ _LAZY: dict[str, str] = {
     "ODD_KEYS": ".backend",
     "CodecTests": ".codecs",
     "WriteOnlySink": ".codecs",
+    "Fault": ".faults",
+    "FaultPlan": ".faults",
+    "FaultyBackend": ".faults",
     "RemoteRoot": ".fixtures",
     "azure_url": ".fixtures",
     "azurite_server": ".fixtures",
@@ -34,6 +39,9 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "BackendTests",
     "CodecTests",
+    "Fault",
+    "FaultPlan",
+    "FaultyBackend",
     "ODD_KEYS",
     "RemoteRoot",
     "WriteOnlySink",
