@@ -306,6 +306,8 @@ class ArtifactStore:
             except _CodecFailure:
                 raise
             except (OSError, BackendError) as exc:
+                if guard.failed is not None and isinstance(exc, BackendError):
+                    raise  # already typed and named by the backend (e.g. StorageFullError)
                 if guard.failed is not None:
                     raise BackendError(
                         f"writing to {self.backend.url} failed: {type(exc).__name__}: {exc}", url=self.backend.url
