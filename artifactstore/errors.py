@@ -247,7 +247,12 @@ class StorageFullError(BackendError):
 
 
 class CatalogError(ArtifactStoreError, RuntimeError):
-    """The catalog database failed or is inconsistent."""
+    """The catalog database failed or is inconsistent.
+
+    ``catalog_url`` is the catalog's (redacted) URL when the store knows it (set by
+    :func:`artifactstore.open`), else ``""``."""
+
+    catalog_url: str = ""
 
 
 class SchemaVersionError(CatalogError):

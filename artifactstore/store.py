@@ -28,6 +28,7 @@ from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
 from .catalog.leases import REINDEXED_KEY, SYNC_PENDING_KEY, exclude_writers, lock_for_reindex
+from .catalog.recovery import is_damaged, quarantine, sqlite_file
 from .catalog.sql import SQLCatalog
 from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
@@ -35,6 +36,7 @@ from .errors import (
     ArtifactNotFoundError,
     BackendError,
     BlobMissingError,
+    CatalogError,
     CorruptDataError,
     IntegrityError,
     InvalidInputError,
@@ -1114,11 +1116,25 @@ class ArtifactStore:
     def reindex(self) -> int:
         """Rebuild the catalog from the manifests and records in the backend; return the artifact count.
 
+        Whatever state an SQLite catalog file is in (garbage, truncated, another program's
+        database), it is moved aside as ``catalog.db.corrupt-<timestamp>`` with a warning and
+        rebuilt (:mod:`artifactstore.catalog.recovery`).
+
         Only committed journal batches count (see :mod:`artifactstore.manifests`). The
         rebuild runs in one catalog transaction that first excludes every writer (SQLite's
         write lock; on PostgreSQL an advisory lock and table locks), and reads the journals
         inside it: a row committed while a reindex runs is never dropped."""
-        n: int | None = self.catalog.write(self._reindex_in)
+        try:
+            n: int | None = self.catalog.write(self._reindex_in)
+        except CatalogError as exc:
+            bad = sqlite_file(self.catalog.url)
+            if bad is None or not is_damaged(exc):
+                raise
+            # A damaged SQLite file: it is only an index; move it aside and build a new one.
+            self.catalog.close()
+            quarantine(bad, exc)
+            self.catalog = type(self.catalog)(self.catalog.url, fsync=bool(getattr(self.backend, "fsync", False)))
+            n = self.catalog.write(self._reindex_in)
         assert n is not None
         return n
 
@@ -1318,6 +1334,7 @@ def open_store(
     workers: int | None = None,
     catalog_options: Mapping[str, Any] | None = None,
     cache: Any = None,
+    repair_catalog: bool = False,
     **storage_options: Any,
 ) -> ArtifactStore:
     """Open (creating if needed) the store at ``url``: a local path, ``file://``,
@@ -1329,7 +1346,21 @@ def open_store(
     options for the backend (endpoint, credentials, part size...). ``cache``
     controls the local read cache: ``None`` (on for remote stores), ``True``,
     ``False``, a folder, or a :class:`artifactstore.cache.BlobCache`.
+    ``repair_catalog=True``: an SQLite catalog file found damaged is moved aside and
+    rebuilt from the storage (what ``artifactstore reindex`` does); otherwise a damaged
+    catalog raises :class:`~artifactstore.errors.CatalogError` saying to run reindex.
     """
+    if repair_catalog:
+        try:
+            return open_store(url, catalog, registry=registry, plugins=plugins, fsync=fsync,
+                              default_codec=default_codec, workers=workers, catalog_options=catalog_options,
+                              cache=cache, **storage_options)
+        except CatalogError as exc:
+            bad = sqlite_file(getattr(exc, "catalog_url", ""))
+            if bad is None or not is_damaged(exc):
+                raise
+            quarantine(bad, exc)
+        # The new, empty catalog next to existing journals is rebuilt as it opens.
     from .plugins import build_registry
 
     if registry is None:
@@ -1357,6 +1388,7 @@ def open_store(
                     "register FsspecBackend for it through artifactstore_register_backends")
         raise UnknownSchemeError(scheme, "backend", registry.names("backend"), hint)
     backend: Backend = reg.factory(url, fsync=fsync, **storage_options)
+    cat_url = ""
     try:
         if catalog is None:
             cat_url = _default_catalog_url(backend, url)
@@ -1369,8 +1401,10 @@ def open_store(
         if creg is None:
             raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
         cat = creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {}))
-    except BaseException:
+    except BaseException as exc:
         backend.close()
+        if isinstance(exc, CatalogError) and cat_url:
+            exc.catalog_url = cat_url
         raise
     store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers, cache=cache)
     if catalog is None and url.startswith("memory://"):
@@ -1382,7 +1416,9 @@ def open_store(
         # A fresh catalog next to existing journals (another machine, a lost catalog
         # file): rebuild the index before anyone reads it, one worker at a time.
         store.reindex_if_fresh()
-    except BaseException:
+    except BaseException as exc:
         store.close()
+        if isinstance(exc, CatalogError):
+            exc.catalog_url = cat_url
         raise
     return store

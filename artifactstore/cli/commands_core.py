@@ -497,10 +497,13 @@ def verify_cmd(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def reindex_cmd(ctx: click.Context, catalog: str | None, as_json: bool) -> None:
-    """Rebuild the catalog from the manifests and records in the store."""
+    """Rebuild the catalog from the manifests and records in the store.
+
+    A damaged SQLite catalog file (garbage, truncated, another program's database) is
+    moved aside as catalog.db.corrupt-TIMESTAMP, with a warning, and rebuilt."""
     if catalog:
         get_state(ctx).catalog_url = catalog
-    store = get_store(ctx)
+    store = get_store(ctx, repair_catalog=True)
     if stderr_is_tty() and not want_json(ctx, as_json):
         click.echo(f"reindexing {store.url} into {catalog_url(store)} ...", err=True)
     start = time.monotonic()
