@@ -1295,6 +1295,20 @@ class _CodecFailure(Exception):
 _STORE_OPTIONS = ("default_codec", "workers")
 
 
+def _sweep_scratch(backend: Backend) -> None:
+    """At open: remove the scratch entries (temporary folders, spool files) that killed
+    processes left (:mod:`artifactstore.scratch`); a failure to sweep never fails the open."""
+    from .scratch import OPEN_GRACE_SECONDS, sweep
+
+    try:
+        n = sweep(backend, OPEN_GRACE_SECONDS)
+    except OSError as exc:
+        log.info("could not sweep the scratch folder of %s: %s", backend.url, exc)
+        return
+    if n:
+        log.info("removed %d temporary file(s) or folder(s) left by killed processes", n)
+
+
 def _scheme(url: str) -> str:
     if "://" in url:
         return url.split("://", 1)[0].lower()
@@ -1413,6 +1427,7 @@ def open_store(
         store.init_layout()
         # Commit markers a killed writer left unwritten (its catalog transaction committed).
         store.settle_pending()
+        _sweep_scratch(store.backend)
         # A fresh catalog next to existing journals (another machine, a lost catalog
         # file): rebuild the index before anyone reads it, one worker at a time.
         store.reindex_if_fresh()

@@ -192,7 +192,11 @@ class _SpoolWriter(BlobWriter):
     @local_errors("spool")
     def write(self, data: bytes | memoryview) -> int:
         if self._buf is not None and self._n + len(data) > self.SMALL_OBJECT:
-            self._f = tempfile.NamedTemporaryFile(prefix="artifactstore-", suffix=".part", delete=False)  # noqa: SIM115
+            from ..scratch import entry_name, scratch_dir
+
+            # In the store's scratch folder, named after this process: swept when a killed writer left it.
+            self._f = tempfile.NamedTemporaryFile(prefix=entry_name("spool") + "-", suffix=".part",  # noqa: SIM115
+                                                  dir=scratch_dir(self._b), delete=False)
             self._discard = weakref.finalize(self, _discard_spool, self._f)
             self._f.write(self._buf.getbuffer())
             self._buf = None
