@@ -167,7 +167,7 @@ def committed_entries(entries: Iterable[dict[str, Any]], also: Iterable[str] = (
                 done.add(b)
         else:
             kept.append(e)
-    return [e for e in kept if "batch" not in e or e["batch"] in done]
+    return [e for e in kept if "batch" not in e or (isinstance(e["batch"], str) and e["batch"] in done)]
 
 
 def _num(v: Any) -> bool:
@@ -191,7 +191,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
     if not isinstance(e, dict):
         return "not a JSON object"
     kind = e.get("kind")
-    if kind not in KINDS.get(folder, ()):
+    if not isinstance(kind, str) or kind not in KINDS.get(folder, ()):
         return f"unknown entry kind {kind!r} in {folder}/"
     if "batch" in e and not (isinstance(e["batch"], str) and _BATCH.match(e["batch"])):
         return "bad batch id"
@@ -208,7 +208,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
             if not (isinstance(sha, str) and _HEX64.match(sha)):
                 return f"bad sha256 {sha!r}"
             codec = e.get("codec")
-            if codec not in suffixes:
+            if not isinstance(codec, str) or codec not in suffixes:
                 return f"unknown codec {codec!r}"
             if e.get("blob_key") != blob_key(sha, suffixes[codec]):
                 return f"blob key {e.get('blob_key')!r} is not the content address of {sha[:12]}... ({codec})"
