@@ -65,7 +65,7 @@ from .validation import (
     type_of,
 )
 
-__all__ = ["METADATA_MAX_BYTES", "METADATA_MAX_DEPTH", "ArtifactStore", "Source", "open_store"]
+__all__ = ["METADATA_MAX_BYTES", "METADATA_MAX_DEPTH", "SUSPECT_PREFIX", "ArtifactStore", "Source", "open_store"]
 
 log = logging.getLogger("artifactstore")
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
@@ -73,6 +73,8 @@ SAMPLE = 64 << 10
 _ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
+#: ``as_meta`` key prefix of a blob a verify found corrupt (see :meth:`ArtifactStore.verify`).
+SUSPECT_PREFIX = "suspect-blob:"
 _FILTERS = frozenset({"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
                       "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"})
 
@@ -363,7 +365,7 @@ class ArtifactStore:
         try:
             if existing is not None:
                 ekey, ecodec, estored = existing
-                if self._blob_intact(ekey, estored):
+                if self._blob_intact(ekey, estored) and not self._suspect(ekey):
                     abort()
                     return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
                 if ekey == key:
@@ -371,6 +373,7 @@ class ArtifactStore:
                     # same content replaces it, for every artifact that shares it.
                     log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
                     commit()
+                    self.catalog.write(lambda c: self.catalog.clear_meta(c, SUSPECT_PREFIX + ekey))
                     return {**fields, "leases": [token]}
             if existing is None and self.backend.exists(key):
                 abort()
@@ -380,6 +383,10 @@ class ArtifactStore:
         except BaseException:
             self.catalog.release_leases_now([token])
             raise
+
+    def _suspect(self, key: str) -> bool:
+        """Whether a verify found the blob ``key`` corrupt (and nothing has healed it since)."""
+        return self.catalog.read(lambda c: self.catalog.meta_value(c, SUSPECT_PREFIX + key)) is not None
 
     def _blob_intact(self, key: str, stored_size: int) -> bool:
         """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
@@ -1081,8 +1088,13 @@ class ArtifactStore:
 
     # --- integrity -----------------------------------------------------------------------
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Re-hash every blob; report which artifacts are corrupt or missing their blob."""
+    def verify(self, progress: Callable[[int], None] | None = None, *, repair: bool = False,
+               replica: ArtifactStore | None = None) -> VerifyReport:
+        """Re-hash every blob; report which artifacts are corrupt or missing their blob.
+
+        ``repair=True`` restores each broken blob from ``replica`` (another store holding the
+        same content) when it can, and reports the rest as needing a re-put
+        (:mod:`artifactstore.repair`)."""
         by_blob: dict[str, list[Artifact]] = {}
         for a in self.catalog.iter_all():
             by_blob.setdefault(a.blob_key, []).append(a)
@@ -1109,7 +1121,34 @@ class ArtifactStore:
                 dec.close()
                 for c in closers:
                     c.close()
-        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+        bad = set(corrupt)
+        bad_keys = sorted({a.blob_key for arts in by_blob.values() for a in arts if a.id in bad})
+
+        def mark(conn: Any) -> None:
+            for k in bad_keys:
+                self.catalog.set_meta(conn, SUSPECT_PREFIX + k, "corrupt")
+
+        if bad_keys:
+            # Remembered, so that a put of the same bytes heals the blob instead of sharing it
+            # (a flipped byte keeps the size dedup checks).
+            self.catalog.write(mark)
+        if not repair:
+            return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+        from .repair import repair_blobs
+
+        broken = set(corrupt) | set(missing)
+        outcome = repair_blobs(self, [a for arts in by_blob.values() for a in arts if a.id in broken], replica)
+        fixed = set(outcome.repaired)
+        healed = sorted({a.blob_key for arts in by_blob.values() for a in arts if a.id in fixed})
+
+        def unmark(conn: Any) -> None:
+            for k in healed:
+                self.catalog.clear_meta(conn, SUSPECT_PREFIX + k)
+
+        if healed:
+            self.catalog.write(unmark)
+        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing),
+                            repaired=sorted(outcome.repaired), needs_reput=sorted(outcome.needs_reput), repair=True)
 
     # --- reindex -------------------------------------------------------------------------
 
