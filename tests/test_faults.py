@@ -139,7 +139,7 @@ def _op(s: ArtifactStore, kind: str) -> None:
     if kind == "put":
         s.put(b"new content " * 5000, name="a.txt", artifact_type="other", metadata={"n": 2})
     elif kind == "put_many":
-        s.put_many([{"source": b"x%d" % i * 3000, "name": f"m{i}.txt", "artifact_type": "other"} for i in range(3)])
+        s.put_many([{"source": b"x%d" % i * 3000, "name": f"m{i}.txt", "artifact_type": "other"} for i in range(2)])
     elif kind == "delete":
         s.delete("b.txt")
     elif kind == "promote":
@@ -150,7 +150,7 @@ def _op(s: ArtifactStore, kind: str) -> None:
 
 
 #: How each operation may change the number of artifacts: all of it or nothing.
-_DELTA = {"put": 1, "put_many": 3, "delete": -1, "promote": 0, "gc": -1}
+_DELTA = {"put": 1, "put_many": 2, "delete": -1, "promote": 0, "gc": -1}
 
 
 def _open(url: str, plan: FaultPlan) -> ArtifactStore:
@@ -216,8 +216,12 @@ def _url(backend: str, tmp_path: Path, tag: str) -> str:
     return f"faulty+memory://faults-{uuid.uuid4().hex}"
 
 
-@pytest.mark.parametrize("backend", ["file", "memory"])
-@pytest.mark.parametrize("kind", list(_DELTA))
+#: Every kind on local disk (journals appended); on memory (journals as one object per batch, the
+#: object-store path) the kinds whose calls differ there.
+CASES = [(k, "file") for k in _DELTA] + [("put_many", "memory"), ("delete", "memory")]
+
+
+@pytest.mark.parametrize(("kind", "backend"), CASES)
 def test_a_permanent_fault_at_every_call(kind: str, backend: str, tmp_path: Path) -> None:
     total = sum(_calls_of(_url(backend, tmp_path, "dry"), kind).values())
     assert total >= 2
