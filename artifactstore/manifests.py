@@ -174,6 +174,25 @@ def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _when(v: Any) -> bool:
+    """Whether ``v`` is a timestamp the catalog can hold: an ISO 8601 string or finite epoch
+    seconds, within the years datetime can represent."""
+    import datetime as dt
+
+    try:
+        if isinstance(v, str):
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            ts = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+        elif _num(v):
+            ts = float(v)
+        else:
+            return False
+        dt.datetime.fromtimestamp(ts, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
 def _short_str(v: Any, limit: int = 255) -> bool:
     return isinstance(v, str) and 0 < len(v) <= limit and not any(ord(c) < 32 for c in v)
 
@@ -217,7 +236,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
                     return f"bad {f} {e.get(f)!r}"
             if not _short_str(e.get("artifact_type"), 128):
                 return "bad artifact_type"
-            if not isinstance(e.get("created_at"), (str, int, float)):
+            if not _when(e.get("created_at")):
                 return "bad created_at"
             if not isinstance(e.get("metadata", {}), dict) or not isinstance(e.get("tags", []), list):
                 return "bad metadata or tags"
@@ -248,7 +267,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
         if kind == "evaluation":
             if not (_short_str(e.get("evaluation_id")) and _short_str(e.get("model_id"))):
                 return "bad evaluation or model id"
-            if not all(_num(e.get(f)) for f in ("timestamp", "global_score", "success_rate")):
+            if not all(_num(e.get(f)) for f in ("global_score", "success_rate")) or not _when(e.get("timestamp")):
                 return "bad scores"
             return None
         # champion
@@ -256,7 +275,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
             return "bad champion id"
         if not isinstance(e.get("seq_no"), int) or not _short_str(e.get("model_id")):
             return "bad champion number or model id"
-        if not all(_num(e.get(f)) for f in ("timestamp", "global_score", "success_rate")):
+        if not all(_num(e.get(f)) for f in ("global_score", "success_rate")) or not _when(e.get("timestamp")):
             return "bad scores"
         return None
     except InvalidInputError as exc:
