@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from artifactstore.gc import collect
 from artifactstore.testing import Fault, FaultPlan, FaultyBackend, faults
 from artifactstore.testing.backend import BackendTests
 from artifactstore.testing.faults import FaultKind
+from artifactstore.testing.fixtures import RemoteRoot
 
 #: Transient faults, throttling and slow calls, all of which the store must not notice.
 SURVIVABLE = "transient:every=3,throttle:every=5,slow:every=7:delay=0.001"
@@ -280,4 +282,28 @@ def test_the_store_does_not_notice_survivable_faults(tmp_path: Path) -> None:
     kinds = {k for _n, _m, k in plan.injected}
     assert kinds == {"transient", "throttle", "slow"}, plan.injected
     with artifactstore.open(url, plugins=[faults], catalog=tmp_path / "fresh.db") as f:
+        assert _dump(f) == live
+
+
+def test_an_s3_store_under_survivable_faults_and_a_permanent_one(s3_url: RemoteRoot, tmp_path: Path) -> None:
+    """Over a real S3 protocol server (moto): the object-store paths (one journal object per batch,
+    spool files above 4 MiB, leases before uploads) under transient faults, then a permanent one."""
+    plan = _survivable()
+    url = f"faulty+{s3_url.url}"
+    big = os.urandom(5 << 20)  # above the 4 MiB in-memory limit: staged through a spool file
+    with artifactstore.open(url, tmp_path / "cat.db", plugins=[faults], faults=plan, cache=False,
+                            **s3_url.storage_options) as s:
+        a = s.put(big, name="big.bin", artifact_type="model")
+        s.put_many([{"source": b"%d" % i * 999, "name": f"m{i}.txt", "artifact_type": "other"} for i in range(3)])
+        s.delete("m0.txt")
+        collect(s, ["keep_all"], dry_run=False, grace_seconds=0)
+        assert s.read_bytes(a) == big and s.verify().ok
+        plan.faults = [Fault("permanent", "write_bytes", nth=plan.calls("write_bytes") + 1, every=0)]
+        with pytest.raises(BackendError):  # the manifest object of the put cannot be written
+            s.put(b"refused", name="r.txt", artifact_type="other")
+        plan.armed = False
+        assert s.count() == 3 and s.verify().ok
+        live = _dump(s)
+    assert {k for _n, _m, k in plan.injected} >= {"transient", "throttle", "permanent"}
+    with artifactstore.open(url, tmp_path / "fresh.db", plugins=[faults], cache=False, **s3_url.storage_options) as f:
         assert _dump(f) == live
