@@ -250,19 +250,11 @@ def _delete_if_present(store: ArtifactStore, key: str, *, grace: float) -> bool:
 
 
 def _remove_stale_staging(store: ArtifactStore, grace: float, now: float) -> int:
-    """Remove staging files (``tmp/*.part``) left by killed writers, older than the grace period."""
-    root = store.backend.local_path("tmp")
-    if root is None or not root.is_dir():
-        return 0
-    n = 0
-    for p in root.iterdir():
-        try:
-            if now - p.stat().st_mtime >= grace:
-                p.unlink()
-                n += 1
-        except FileNotFoundError:
-            continue
-    return n
+    """Remove staging files (``tmp/*.part``), spool files and scratch folders left by killed
+    writers: those of dead processes, and any older than the grace period (:mod:`artifactstore.scratch`)."""
+    from .scratch import sweep
+
+    return sweep(store.backend, grace, now=now)
 
 
 def collect(

@@ -28,12 +28,15 @@ from typing import IO, Any, BinaryIO
 
 from .backends.base import Backend, BlobWriter
 from .catalog.base import AliasRow, Catalog, CatalogContents, JournalBatch, as_catalog
+from .catalog.recovery import is_damaged, quarantine, sqlite_file
+from .catalog.sql import SQLCatalog
 from .catalog.sql import artifact_from_fields as _artifact_from_fields
 from .codecs.base import Codec
 from .errors import (
     ArtifactNotFoundError,
     BackendError,
     BlobMissingError,
+    CatalogError,
     CorruptDataError,
     IntegrityError,
     InvalidInputError,
@@ -70,6 +73,7 @@ SAMPLE = 64 << 10
 _ZERO_COPY_MIN = 4 << 20  # below this, one buffered write is as fast
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 STORE_FORMAT = 1
+#: ``as_meta`` key prefix of a blob a verify found corrupt (see :meth:`ArtifactStore.verify`).
 _FILTERS = frozenset({"artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "tags",
                       "tags_mode", "metadata", "name", "name_prefix", "created_after", "created_before"})
 
@@ -202,9 +206,18 @@ class ArtifactStore:
             return
         journal: Journal = state["journal"]
         crash_point("before-manifest-commit" if journal.folder == MANIFESTS else f"before-{journal.folder}-commit")
-        journal.commit([state["batch"]])
         with self._lock:
             self._settled.difference_update(state["forgot"])
+        try:
+            journal.commit([state["batch"]])
+        except OSError as exc:  # BackendError included
+            # The catalog committed: the operation took effect, and raising would invite a
+            # retry that does it twice. The batch stays pending in the catalog, which reindex
+            # honours, and the next open of the store writes its marker (settle_pending).
+            log.warning("could not write the commit marker of batch %s (%s); the next open of the store "
+                        "writes it", state["batch"], exc)
+            return
+        with self._lock:
             self._settled.add(state["batch"])
 
     def settle_pending(self) -> int:
@@ -292,6 +305,8 @@ class ArtifactStore:
             except _CodecFailure:
                 raise
             except (OSError, BackendError) as exc:
+                if guard.failed is not None and isinstance(exc, BackendError):
+                    raise  # already typed and named by the backend (e.g. StorageFullError)
                 if guard.failed is not None:
                     raise BackendError(
                         f"writing to {self.backend.url} failed: {type(exc).__name__}: {exc}", url=self.backend.url
@@ -345,7 +360,7 @@ class ArtifactStore:
         try:
             if existing is not None:
                 ekey, ecodec, estored = existing
-                if self._blob_intact(ekey, estored):
+                if self._blob_intact(ekey, estored) and not self._suspect(ekey):
                     abort()
                     return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored, "leases": [token]}
                 if ekey == key:
@@ -353,6 +368,7 @@ class ArtifactStore:
                     # same content replaces it, for every artifact that shares it.
                     log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
                     commit()
+                    self.catalog.clear_blob_suspect([ekey])
                     return {**fields, "leases": [token]}
             if existing is None and self.backend.exists(key):
                 abort()
@@ -362,6 +378,10 @@ class ArtifactStore:
         except BaseException:
             self.catalog.release_leases_now([token])
             raise
+
+    def _suspect(self, key: str) -> bool:
+        """Whether a verify found the blob ``key`` corrupt (and nothing has healed it since)."""
+        return self.catalog.is_blob_suspect(key)
 
     def _blob_intact(self, key: str, stored_size: int) -> bool:
         """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
@@ -1061,8 +1081,13 @@ class ArtifactStore:
 
     # --- integrity -----------------------------------------------------------------------
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Re-hash every blob; report which artifacts are corrupt or missing their blob."""
+    def verify(self, progress: Callable[[int], None] | None = None, *, repair: bool = False,
+               replica: ArtifactStore | None = None) -> VerifyReport:
+        """Re-hash every blob; report which artifacts are corrupt or missing their blob.
+
+        ``repair=True`` restores each broken blob from ``replica`` (another store holding the
+        same content) when it can, and reports the rest as needing a re-put
+        (:mod:`artifactstore.repair`)."""
         by_blob: dict[str, list[Artifact]] = {}
         for a in self.catalog.iter_all():
             by_blob.setdefault(a.blob_key, []).append(a)
@@ -1089,18 +1114,50 @@ class ArtifactStore:
                 dec.close()
                 for c in closers:
                     c.close()
-        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+        bad = set(corrupt)
+        bad_keys = sorted({a.blob_key for arts in by_blob.values() for a in arts if a.id in bad})
+
+        # Remembered, so that a put of the same bytes heals the blob instead of sharing it
+        # (a flipped byte keeps the size dedup checks).
+        self.catalog.mark_blobs_suspect(bad_keys)
+        if not repair:
+            return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+        from .repair import repair_blobs
+
+        broken = set(corrupt) | set(missing)
+        outcome = repair_blobs(self, [a for arts in by_blob.values() for a in arts if a.id in broken], replica)
+        fixed = set(outcome.repaired)
+        healed = sorted({a.blob_key for arts in by_blob.values() for a in arts if a.id in fixed})
+
+        self.catalog.clear_blob_suspect(healed)
+        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing),
+                            repaired=sorted(outcome.repaired), needs_reput=sorted(outcome.needs_reput), repair=True)
 
     # --- reindex -------------------------------------------------------------------------
 
     def reindex(self) -> int:
         """Rebuild the catalog from the manifests and records in the backend; return the artifact count.
 
+        Whatever state an SQLite catalog file is in (garbage, truncated, another program's
+        database), it is moved aside as ``catalog.db.corrupt-<timestamp>`` with a warning and
+        rebuilt (:mod:`artifactstore.catalog.recovery`).
+
         Only committed journal batches count (see :mod:`artifactstore.manifests`). The
         rebuild runs in one catalog transaction that first excludes every writer (SQLite's
         write lock; on PostgreSQL an advisory lock and table locks), and reads the journals
         inside it: a row committed while a reindex runs is never dropped."""
-        n = self.catalog.rebuild(self._reindex_contents)
+        try:
+            n = self.catalog.rebuild(self._reindex_contents)
+        except CatalogError as exc:
+            bad = sqlite_file(self.catalog.url)
+            if bad is None or not is_damaged(exc):
+                raise
+            # A damaged SQLite file: it is only an index; move it aside and build a new one.
+            self.catalog.close()
+            quarantine(bad, exc)
+            # sqlite_file() matched: the built-in SQLite catalog serves this URL
+            self.catalog = SQLCatalog(self.catalog.url, fsync=bool(getattr(self.backend, "fsync", False)))
+            n = self.catalog.rebuild(self._reindex_contents)
         assert n is not None
         return n
 
@@ -1248,6 +1305,20 @@ class _CodecFailure(Exception):
 _STORE_OPTIONS = ("default_codec", "workers")
 
 
+def _sweep_scratch(backend: Backend) -> None:
+    """At open: remove the scratch entries (temporary folders, spool files) that killed
+    processes left (:mod:`artifactstore.scratch`); a failure to sweep never fails the open."""
+    from .scratch import OPEN_GRACE_SECONDS, sweep
+
+    try:
+        n = sweep(backend, OPEN_GRACE_SECONDS)
+    except OSError as exc:
+        log.info("could not sweep the scratch folder of %s: %s", backend.url, exc)
+        return
+    if n:
+        log.info("removed %d temporary file(s) or folder(s) left by killed processes", n)
+
+
 def _scheme(url: str) -> str:
     if "://" in url:
         return url.split("://", 1)[0].lower()
@@ -1287,6 +1358,7 @@ def open_store(
     workers: int | None = None,
     catalog_options: Mapping[str, Any] | None = None,
     cache: Any = None,
+    repair_catalog: bool = False,
     **storage_options: Any,
 ) -> ArtifactStore:
     """Open (creating if needed) the store at ``url``: a local path, ``file://``,
@@ -1298,7 +1370,21 @@ def open_store(
     options for the backend (endpoint, credentials, part size...). ``cache``
     controls the local read cache: ``None`` (on for remote stores), ``True``,
     ``False``, a folder, or a :class:`artifactstore.cache.BlobCache`.
+    ``repair_catalog=True``: an SQLite catalog file found damaged is moved aside and
+    rebuilt from the storage (what ``artifactstore reindex`` does); otherwise a damaged
+    catalog raises :class:`~artifactstore.errors.CatalogError` saying to run reindex.
     """
+    if repair_catalog:
+        try:
+            return open_store(url, catalog, registry=registry, plugins=plugins, fsync=fsync,
+                              default_codec=default_codec, workers=workers, catalog_options=catalog_options,
+                              cache=cache, **storage_options)
+        except CatalogError as exc:
+            bad = sqlite_file(getattr(exc, "catalog_url", ""))
+            if bad is None or not is_damaged(exc):
+                raise
+            quarantine(bad, exc)
+        # The new, empty catalog next to existing journals is rebuilt as it opens.
     from .plugins import build_registry
 
     if registry is None:
@@ -1326,6 +1412,7 @@ def open_store(
                     "register FsspecBackend for it through artifactstore_register_backends")
         raise UnknownSchemeError(scheme, "backend", registry.names("backend"), hint)
     backend: Backend = reg.factory(url, fsync=fsync, **storage_options)
+    cat_url = ""
     try:
         if catalog is None:
             cat_url = _default_catalog_url(backend, url)
@@ -1339,8 +1426,10 @@ def open_store(
             raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
         cat = as_catalog(creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {})), scheme=cat_scheme,
                          plugin=creg.plugin)
-    except BaseException:
+    except BaseException as exc:
         backend.close()
+        if isinstance(exc, CatalogError) and cat_url:
+            exc.catalog_url = cat_url
         raise
     store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers, cache=cache)
     if catalog is None and url.startswith("memory://"):
@@ -1349,10 +1438,13 @@ def open_store(
         store.init_layout()
         # Commit markers a killed writer left unwritten (its catalog transaction committed).
         store.settle_pending()
+        _sweep_scratch(store.backend)
         # A fresh catalog next to existing journals (another machine, a lost catalog
         # file): rebuild the index before anyone reads it, one worker at a time.
         store.reindex_if_fresh()
-    except BaseException:
+    except BaseException as exc:
         store.close()
+        if isinstance(exc, CatalogError):
+            exc.catalog_url = cat_url
         raise
     return store
