@@ -425,6 +425,7 @@ class BlobStore:
         layout: BlobLayout | None = None,
     ) -> None:
         self.layout: BlobLayout = layout or LooseLayout(backend)
+        self._backend = backend  # for its scratch folder (spool and staging files)
         self.catalog = catalog
         self.registry = registry
         self.cache = cache
@@ -601,6 +602,8 @@ class BlobStore:
             except _CodecFailure:
                 raise
             except (OSError, BackendError) as exc:
+                if guard.failed is not None and isinstance(exc, BackendError):
+                    raise  # already typed and named by the backend (e.g. StorageFullError)
                 if guard.failed is not None:
                     raise BackendError(
                         f"writing to {self.url} failed: {type(exc).__name__}: {exc}", url=self.url
@@ -666,14 +669,16 @@ class BlobStore:
         broken: str | None = None
         if existing is not None:
             ekey, ecodec, estored = existing
-            if self._blob_intact(ekey, estored):
+            # a blob a verify found corrupt (a flipped byte keeps the size) is not reused either
+            if self._blob_intact(ekey, estored) and not self.catalog.is_blob_suspect(ekey):
                 abort()
                 return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored}
             if ekey == key:
-                # Healing dedup: the stored blob is missing or truncated; our staged copy of the
-                # same content replaces it, for every artifact that shares it.
+                # Healing dedup: the stored blob is missing, truncated or corrupt; our staged copy
+                # of the same content replaces it, for every artifact that shares it.
                 log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
                 commit()
+                self.catalog.clear_blob_suspect([ekey])
                 return fields
             broken = ekey
         if existing is not None or others or not self.is_remote:
@@ -1014,17 +1019,9 @@ class BlobStore:
         return True
 
     def remove_stale_staging(self, grace: float, now: float | None = None) -> int:
-        """Remove staging files (``tmp/*.part``) left by killed writers, older than the grace period."""
-        root = self.layout.staging_dir()
-        if root is None or not root.is_dir():
-            return 0
-        now = time.time() if now is None else now
-        n = 0
-        for p in root.iterdir():
-            try:
-                if now - p.stat().st_mtime >= grace:
-                    p.unlink()
-                    n += 1
-            except FileNotFoundError:
-                continue
-        return n
+        """Remove staging files (``tmp/*.part``), spool files and scratch folders left by
+        killed writers: those of dead processes, and any older than the grace period
+        (:mod:`artifactstore.scratch`); return how many."""
+        from .scratch import sweep
+
+        return sweep(self._backend, grace, now=now)

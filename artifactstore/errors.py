@@ -29,6 +29,7 @@ __all__ = [
     "PluginError",
     "PluginConflictError",
     "BackendError",
+    "StorageFullError",
     "CatalogError",
     "SchemaVersionError",
     "HostileArchiveError",
@@ -234,8 +235,24 @@ class BackendError(ArtifactStoreError, OSError):
         super().__init__(message)
 
 
+class StorageFullError(BackendError):
+    """The storage has no space left (``ENOSPC``) or the quota is used up (``EDQUOT``).
+
+    Nothing the failed write staged stays visible; the store works again once space is freed.
+    ``errno`` is the OS error number."""
+
+    def __init__(self, message: str, url: str = "", key: str = "", errno_: int = 0) -> None:
+        super().__init__(message, url=url, key=key)
+        self.errno = errno_
+
+
 class CatalogError(ArtifactStoreError, RuntimeError):
-    """The catalog database failed or is inconsistent."""
+    """The catalog database failed or is inconsistent.
+
+    ``catalog_url`` is the catalog's (redacted) URL when the store knows it (set by
+    :func:`artifactstore.open`), else ``""``."""
+
+    catalog_url: str = ""
 
 
 class SchemaVersionError(CatalogError):

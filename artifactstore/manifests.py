@@ -95,7 +95,16 @@ class Journal:
                     self._segment, self._written = new_id(), 0
                 key = f"{self.folder}/{self._segment}.jsonl"
                 self._written += len(data)
-            self.backend.append_bytes(key, data)
+            try:
+                self.backend.append_bytes(key, data)
+            except BaseException:
+                # A failed append may have left a torn line at the end of the segment (a full
+                # disk, an I/O error): never append after it, or the next line would be glued
+                # to it and lost. The next append starts a new segment.
+                with self._lock:
+                    if key == f"{self.folder}/{self._segment}.jsonl":
+                        self._segment, self._written = new_id(), 0
+                raise
             return key
         key = f"{self.folder}/{new_id()}.jsonl"
         self.backend.write_bytes(key, data)
@@ -171,11 +180,30 @@ def committed_entries(entries: Iterable[dict[str, Any]], also: Iterable[str] = (
                 done.add(b)
         else:
             kept.append(e)
-    return [e for e in kept if "batch" not in e or e["batch"] in done]
+    return [e for e in kept if "batch" not in e or (isinstance(e["batch"], str) and e["batch"] in done)]
 
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _when(v: Any) -> bool:
+    """Whether ``v`` is a timestamp the catalog can hold: an ISO 8601 string or finite epoch
+    seconds, within the years datetime can represent."""
+    import datetime as dt
+
+    try:
+        if isinstance(v, str):
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            ts = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+        elif _num(v):
+            ts = float(v)
+        else:
+            return False
+        dt.datetime.fromtimestamp(ts, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
 
 
 def _short_str(v: Any, limit: int = 255) -> bool:
@@ -195,7 +223,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
     if not isinstance(e, dict):
         return "not a JSON object"
     kind = e.get("kind")
-    if kind not in KINDS.get(folder, ()):
+    if not isinstance(kind, str) or kind not in KINDS.get(folder, ()):
         return f"unknown entry kind {kind!r} in {folder}/"
     if "batch" in e and not (isinstance(e["batch"], str) and _BATCH.match(e["batch"])):
         return "bad batch id"
@@ -212,7 +240,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
             if not (isinstance(sha, str) and _HEX64.match(sha)):
                 return f"bad sha256 {sha!r}"
             codec = e.get("codec")
-            if codec not in suffixes:
+            if not isinstance(codec, str) or codec not in suffixes:
                 return f"unknown codec {codec!r}"
             if e.get("blob_key") != blob_key(sha, suffixes[codec]):
                 return f"blob key {e.get('blob_key')!r} is not the content address of {sha[:12]}... ({codec})"
@@ -221,7 +249,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
                     return f"bad {f} {e.get(f)!r}"
             if not _short_str(e.get("artifact_type"), 128):
                 return "bad artifact_type"
-            if not isinstance(e.get("created_at"), (str, int, float)):
+            if not _when(e.get("created_at")):
                 return "bad created_at"
             if not isinstance(e.get("metadata", {}), dict) or not isinstance(e.get("tags", []), list):
                 return "bad metadata or tags"
@@ -252,7 +280,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
         if kind == "evaluation":
             if not (_short_str(e.get("evaluation_id")) and _short_str(e.get("model_id"))):
                 return "bad evaluation or model id"
-            if not all(_num(e.get(f)) for f in ("timestamp", "global_score", "success_rate")):
+            if not all(_num(e.get(f)) for f in ("global_score", "success_rate")) or not _when(e.get("timestamp")):
                 return "bad scores"
             return None
         # champion
@@ -260,7 +288,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
             return "bad champion id"
         if not isinstance(e.get("seq_no"), int) or not _short_str(e.get("model_id")):
             return "bad champion number or model id"
-        if not all(_num(e.get(f)) for f in ("timestamp", "global_score", "success_rate")):
+        if not all(_num(e.get(f)) for f in ("global_score", "success_rate")) or not _when(e.get("timestamp")):
             return "bad scores"
         return None
     except InvalidInputError as exc:

@@ -75,18 +75,28 @@ class Artifact:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """Outcome of :meth:`ArtifactStore.verify`: lists of artifact ids."""
+    """Outcome of :meth:`ArtifactStore.verify`: lists of artifact ids.
+
+    ``corrupt`` and ``missing`` are what the check found; with ``repair``, ``repaired``
+    lists those restored from a replica and ``needs_reput`` those still broken (``ok`` is
+    true when nothing is left broken)."""
 
     checked: list[str]
     corrupt: list[str]
     missing: list[str]
+    repaired: list[str] = field(default_factory=list)
+    needs_reput: list[str] = field(default_factory=list)
+    repair: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.corrupt and not self.missing
+        return not (set(self.corrupt) | set(self.missing)) - set(self.repaired)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "corrupt": self.corrupt, "missing": self.missing, "ok": self.ok}
+        d: dict[str, Any] = {"checked": self.checked, "corrupt": self.corrupt, "missing": self.missing, "ok": self.ok}
+        if self.repair:
+            d.update(repaired=self.repaired, needs_reput=self.needs_reput)
+        return d
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ def validate_name(name: str) -> str:
             raise InvalidNameError(name, f"{ch!r} is reserved for refs")
         if ord(ch) < 32 or ord(ch) == 127 or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
             raise InvalidNameError(name, "control or NUL character")
+        if 0xD800 <= ord(ch) <= 0xDFFF:  # cannot be encoded: the manifest and the keys are UTF-8
+            raise InvalidNameError(name, "lone surrogate (not valid Unicode)")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise InvalidNameError(name, "absolute path")
     if name.startswith("~"):

@@ -100,6 +100,15 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
     return result
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be stored (UTF-8 in journals and the catalog): no lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_depth(value: Any) -> None:
     # Iterative, so 10k-deep input gives a typed error instead of RecursionError.
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -121,7 +130,7 @@ def check_tags(tags: Any) -> tuple[str, ...]:
         tags = [tags]
     out = []
     for t in tags:
-        if not isinstance(t, str) or not t.strip() or len(t) > 255 or any(ord(c) < 32 for c in t):
+        if not isinstance(t, str) or not t.strip() or len(t) > 255 or any(ord(c) < 32 for c in t) or not _utf8(t):
             raise InvalidInputError(f"invalid tag {t!r}: tags are non-empty strings of at most 255 characters")
         out.append(t.strip())
     return tuple(dict.fromkeys(out))  # the order given, without repeats
@@ -134,7 +143,7 @@ def check_field(name: str, value: Any) -> str | None:
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise InvalidInputError(f"{name} must be a string, not {type(value).__name__}")
     text = str(value)
-    if len(text) > 255 or any(ord(c) < 32 for c in text):
+    if len(text) > 255 or any(ord(c) < 32 for c in text) or not _utf8(text):
         raise InvalidInputError(f"invalid {name} {text[:40]!r}: at most 255 printable characters")
     return text
 
@@ -161,6 +170,6 @@ def check_score(name: str, value: Any) -> float:
 def type_of(artifact_type: Any) -> str:
     """The artifact type's string (an :class:`~artifactstore.models.ArtifactType` or a string)."""
     value = getattr(artifact_type, "value", artifact_type)
-    if not isinstance(value, str) or not value or len(value) > 128:
+    if not isinstance(value, str) or not value or len(value) > 128 or not _utf8(value):
         raise InvalidInputError(f"artifact_type must be a non-empty string or ArtifactType, got {artifact_type!r}")
     return value

@@ -13,20 +13,31 @@ ref never changes meaning, champions keep their numbers); reindex into a fresh
 catalog equal to the live one row for row; gc; take a new put and read it back.
 
 CI runs every targeted point of every kind once plus two random rounds per kind.
-``ARTIFACTSTORE_KILL_ROUNDS=N`` runs N random-instant rounds per kind instead (the
-long mode, hours with large N; failures are counted, not stopped at); ``ARTIFACTSTORE_KILL_REPORT=path`` appends per-kind
-clean/total counts as JSON lines.
+``ARTIFACTSTORE_KILL_ROUNDS=N`` is the long mode: N rounds in total, spread evenly over
+every kind (N/8 each), half of them at a targeted point (every point of the kind in turn,
+at its 1st to 4th hit) and half at a random instant; a kind starts a new store every
+``STORE_ROUNDS`` rounds so that a round's checks stay the same cost; failures are
+counted, not stopped at. ``ARTIFACTSTORE_KILL_REPORT=path`` writes the per-kind
+clean/total figures as one JSON object (rewritten after every round, so a long run can
+be watched) and prints them as a table at the end of the module::
+
+    ARTIFACTSTORE_KILL_ROUNDS=2000 ARTIFACTSTORE_KILL_REPORT=kill.json \
+        nice .venv/bin/pytest tests/test_kill_harness.py -k kill_rounds -p no:cacheprovider
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import math
 import os
 import random
 import signal
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +56,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "sync": ("sync-after-segments", "after-records-append", "before-records-commit"),
     "import": _PUT_POINTS,
 }
-EXTRA_ROUNDS = int(os.environ.get("ARTIFACTSTORE_KILL_ROUNDS", "0") or 0)
+#: The long mode's total number of rounds over all kinds (0: the CI plan).
+TOTAL_ROUNDS = int(os.environ.get("ARTIFACTSTORE_KILL_ROUNDS", "0") or 0)
+EXTRA_ROUNDS = math.ceil(TOTAL_ROUNDS / len(KINDS)) if TOTAL_ROUNDS > 0 else 0
 CI_RANDOM_ROUNDS = 2
+#: In the long mode, a kind's rounds move to a new store after this many.
+STORE_ROUNDS = 40
 OPS = 40  # a writer that is never killed stops after this many operations
 
 
@@ -250,36 +265,87 @@ def _check(root: Path, log_path: Path, fresh: Path) -> None:
 
 
 def _plan(kind: str) -> list[str | None]:
+    """CI: every targeted point once (at its 1st to 3rd hit) plus two random rounds. Long mode:
+    ``EXTRA_ROUNDS`` rounds, alternating a targeted point (cycling over the kind's points, at
+    their 1st to 4th hit) and a random instant."""
     rnd = random.Random(kind)
-    points: list[str | None] = [f"{p}@{rnd.randrange(1, 4)}" for p in TARGETS[kind]]
-    return points + [None] * (EXTRA_ROUNDS or CI_RANDOM_ROUNDS)
+    if not EXTRA_ROUNDS:
+        points: list[str | None] = [f"{p}@{rnd.randrange(1, 4)}" for p in TARGETS[kind]]
+        return points + [None] * CI_RANDOM_ROUNDS
+    targets = TARGETS[kind]
+    return [None if i % 2 else f"{targets[(i // 2) % len(targets)]}@{rnd.randrange(1, 5)}"
+            for i in range(EXTRA_ROUNDS)]
+
+
+def _write_report(path: str, kind: str, entry: dict[str, Any]) -> None:
+    """Merge one kind's figures into the JSON report (locked: kinds may run in several processes)."""
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            report = json.loads(Path(path).read_text())
+        except (FileNotFoundError, ValueError):
+            report = {}
+        kinds = report.setdefault("kinds", {})
+        kinds[kind] = entry
+        report["clean"] = sum(k["clean"] for k in kinds.values())
+        report["total"] = sum(k["total"] for k in kinds.values())
+        report["rounds_requested"] = TOTAL_ROUNDS
+        report["load_average"] = os.getloadavg()
+        tmp = path + ".tmp"
+        Path(tmp).write_text(json.dumps(report, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+
+def report_table(report: dict[str, Any]) -> str:
+    """The report as a table: one line per kind, then the total."""
+    lines = [f"{'kind':<22}{'clean':>7}{'total':>7}{'killed':>8}  targeted clean/total"]
+    for kind, k in sorted(report.get("kinds", {}).items()):
+        lines.append(f"{kind:<22}{k['clean']:>7}{k['total']:>7}{k['killed']:>8}  "
+                     f"{k['targeted_clean']}/{k['targeted']}")
+    lines.append(f"{'all':<22}{report.get('clean', 0):>7}{report.get('total', 0):>7}")
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def kill_report(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The report path (``ARTIFACTSTORE_KILL_REPORT``); the table is printed after the module."""
+    path = os.environ.get("ARTIFACTSTORE_KILL_REPORT") or None
+    yield path
+    if path and Path(path).exists():
+        table = report_table(json.loads(Path(path).read_text()))
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            print(f"\nkill harness: clean/total rounds per operation kind (report: {path})\n{table}", flush=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_kill_rounds(kind: str, tmp_path: Path) -> None:
-    root, aux, log_path = tmp_path / "store", tmp_path / "aux", tmp_path / "refs.jsonl"
-    aux.mkdir()
-    log_path.touch()
+def test_kill_rounds(kind: str, tmp_path: Path, kill_report: str | None) -> None:
     rnd = random.Random(f"aux-{kind}")
-    clean = total = killed = 0
+    clean = killed = targeted = targeted_clean = 0
     failures: list[str] = []
+    started = time.monotonic()
     for i, point in enumerate(_plan(kind)):
+        seg = i // STORE_ROUNDS if EXTRA_ROUNDS else 0
+        root, aux, log_path = tmp_path / f"store{seg}", tmp_path / f"aux{seg}", tmp_path / f"refs{seg}.jsonl"
+        aux.mkdir(exist_ok=True)
+        log_path.touch()
         _prepare_aux(kind, aux, rnd)
         killed += _round(kind, root, aux, log_path, seed=1000 * i + len(kind), point=point)
-        total += 1
+        total = i + 1
+        targeted += point is not None
         try:
             _check(root, log_path, tmp_path / "fresh.db")
             clean += 1
+            targeted_clean += point is not None
         except AssertionError as exc:
             failures.append(f"round {i} ({point or 'random'}): {exc}")
             if not EXTRA_ROUNDS:
                 break
-    report = os.environ.get("ARTIFACTSTORE_KILL_REPORT")
-    if report:
-        with open(report, "a") as f:
-            refs = sum(1 for line in log_path.read_text().splitlines() if '"ref"' in line)
-            f.write(json.dumps({"kind": kind, "clean": clean, "total": total, "killed": killed, "refs": refs,
-                                "failures": failures[:5]}) + "\n")
+        if kill_report:
+            _write_report(kill_report, kind, {
+                "clean": clean, "total": total, "killed": killed, "targeted": targeted,
+                "targeted_clean": targeted_clean, "seconds": round(time.monotonic() - started, 1),
+                "failures": failures[:10]})
     assert not failures, "\n".join(failures[:5])
 
 

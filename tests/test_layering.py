@@ -61,7 +61,7 @@ def test_allowlist_only_shrinks() -> None:
 
 #: Modules that work on a store's blobs only through its blob layer (``store.blobs``,
 #: artifactstore/blobs.py) and on its journals only through artifactstore/manifests.py.
-THROUGH_THE_BLOB_LAYER = ("gc", "sync", "archive", "checkout", "compat/manager", "store/writing", "store/reading",
+THROUGH_THE_BLOB_LAYER = ("gc", "sync", "archive", "checkout", "compat/manager", "repair", "store/writing", "store/reading",
                           "store/evaluations", "store/reindex", "store/opening", "store/artifact_store")
 
 

@@ -95,6 +95,12 @@ class Backend(ABC):
     Capability flags (class attributes) tell the store and the conformance
     suite what the backend can do; a capability that is ``False`` makes the
     suite skip the matching tests with a reason, never fail them.
+
+    Errors: a read of an absent key raises ``FileNotFoundError``; every other failure
+    raises :class:`~artifactstore.errors.BackendError` naming the operation and the key
+    (:class:`~artifactstore.errors.StorageFullError` when the storage is out of space), so
+    that the store's callers only ever see typed errors.
+    ``artifactstore.testing.FaultyBackend`` injects such failures to test what is built on top.
     """
 
     #: Whether :meth:`append_bytes` is supported (cheap in-place appends, e.g.

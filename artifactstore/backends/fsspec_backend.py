@@ -26,6 +26,7 @@ from ..errors import BackendError, MissingDependencyError
 from ..redact import redact_url
 from .base import STAGING_PREFIX, Backend, BlobWriter, ObjectInfo
 from .clouds import REMOTE_EXTRAS, require_client
+from .local import local_errors
 from .options import configure_filesystem, resolve, upload_kwargs
 from .retry import RemoteCalls, RetryPolicy
 
@@ -77,9 +78,19 @@ class SpoolWriter(BlobWriter):
         self._discard: Any = None
         self._n = 0
 
+    @property
+    def backend_url(self) -> str:
+        """The URL of the store this writer uploads into (for error messages)."""
+        return self._b.url
+
+    @local_errors("spool")
     def write(self, data: bytes | memoryview) -> int:
         if self._buf is not None and self._n + len(data) > self.SMALL_OBJECT:
-            self._f = tempfile.NamedTemporaryFile(prefix="artifactstore-", suffix=".part", delete=False)  # noqa: SIM115
+            from ..scratch import entry_name, scratch_dir
+
+            # In the store's scratch folder, named after this process: swept when a killed writer left it.
+            self._f = tempfile.NamedTemporaryFile(prefix=entry_name("spool") + "-", suffix=".part",  # noqa: SIM115
+                                                  dir=scratch_dir(self._b), delete=False)
             self._discard = weakref.finalize(self, _discard_spool, self._f)
             self._f.write(self._buf.getbuffer())
             self._buf = None
@@ -91,6 +102,7 @@ class SpoolWriter(BlobWriter):
     def bytes_written(self) -> int:
         return self._n
 
+    @local_errors("publish", absent_ok=False)
     def commit(self, key: str) -> None:
         try:
             if self._buf is not None:

@@ -10,17 +10,57 @@ artifacts. The object stores are :mod:`artifactstore.backends.fsspec_backend`.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from ..atomic import discard, fsync_path, open_creating, publish
+from ..errors import BackendError, StorageFullError
 from .base import STAGING_PREFIX, Backend, BlobWriter, ObjectInfo
 
-__all__ = ["LocalBackend", "LocalWriter", "local_root"]
+__all__ = ["LocalBackend", "LocalWriter", "local_errors", "local_root"]
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def local_errors(op: str, *, absent_ok: bool = True) -> Callable[[F], F]:
+    """Methods that touch local files raise typed errors: an ``OSError`` becomes
+    :class:`~artifactstore.errors.BackendError` (:class:`~artifactstore.errors.StorageFullError`
+    for ENOSPC/EDQUOT) naming the operation, the key and the store; ``FileNotFoundError``
+    passes through where the Backend contract says so (reads, ``absent_ok``).
+
+    Decorates methods of a :class:`~artifactstore.backends.base.Backend` (``self.url``) or of
+    a writer that has a ``backend_url`` property (the local writer, the remote spool writer).
+    """
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def call(self: Any, *args: Any, **kw: Any) -> Any:
+            try:
+                return fn(self, *args, **kw)
+            except BackendError:
+                raise
+            except OSError as exc:
+                if absent_ok and isinstance(exc, FileNotFoundError):
+                    raise
+                url = self.url if isinstance(self, Backend) else self.backend_url
+                key = args[0] if args and isinstance(args[0], str) else ""
+                what = f"{op} {key!r} in {url}" if key else f"{op} in {url}"
+                if exc.errno in _FULL:
+                    raise StorageFullError(f"{what} failed: no space left on the storage ({exc.strerror}); "
+                                           "free some space (artifactstore gc --apply) and retry",
+                                           url=url, key=key, errno_=exc.errno or 0) from exc
+                raise BackendError(f"{what} failed: {type(exc).__name__}: {exc}", url=url, key=key) from exc
+
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 def local_root(url: str) -> Path:
@@ -41,6 +81,12 @@ class LocalWriter(BlobWriter):
         self._f: BinaryIO | None = os.fdopen(fd, "w+b")  # read-write: staged_fd reads the bytes back
         self._n = 0
 
+    @property
+    def backend_url(self) -> str:
+        """The URL of the store this writer publishes into (for error messages)."""
+        return self._b.url
+
+    @local_errors("write")
     def write(self, data: bytes | memoryview) -> int:
         assert self._f is not None, "writer already closed"
         n = self._f.write(data)
@@ -59,6 +105,7 @@ class LocalWriter(BlobWriter):
     def note_written(self, n: int) -> None:
         self._n += n
 
+    @local_errors("publish", absent_ok=False)
     def commit(self, key: str) -> None:
         assert self._f is not None, "writer already closed"
         f, self._f = self._f, None
@@ -121,14 +168,17 @@ class LocalBackend(Backend):
 
     # --- writing -------------------------------------------------------------------------
 
+    @local_errors("stage a write", absent_ok=False)
     def writer(self) -> BlobWriter:
         return LocalWriter(self)
 
+    @local_errors("write", absent_ok=False)
     def write_bytes(self, key: str, data: bytes) -> None:
         w = LocalWriter(self)
         w.write(data)
         w.commit(key)
 
+    @local_errors("append", absent_ok=False)
     def append_bytes(self, key: str, data: bytes) -> None:
         # One os.write on an O_APPEND descriptor: concurrent appenders from
         # several processes never interleave within a record.
@@ -145,20 +195,25 @@ class LocalBackend(Backend):
 
     # --- reading -------------------------------------------------------------------------
 
+    @local_errors("open")
     def open_read(self, key: str) -> BinaryIO:
         return open(self.path_of(key), "rb")
 
+    @local_errors("read")
     def read_bytes(self, key: str) -> bytes:
         return self.path_of(key).read_bytes()
 
+    @local_errors("download")
     def download_file(self, key: str, path: Path) -> None:
         shutil.copyfile(self.path_of(key), path)
 
     # --- metadata ------------------------------------------------------------------------
 
+    @local_errors("exists")
     def exists(self, key: str) -> bool:
         return self.path_of(key).exists()
 
+    @local_errors("info")
     def info(self, key: str) -> ObjectInfo:
         st = os.stat(self.path_of(key))
         return ObjectInfo(key, st.st_size, st.st_mtime)
@@ -180,5 +235,6 @@ class LocalBackend(Backend):
                     continue
                 yield ObjectInfo(key, st.st_size, st.st_mtime)
 
+    @local_errors("delete")
     def delete(self, key: str) -> None:
         discard(self.path_of(key))

@@ -453,6 +453,24 @@ class Catalog(Protocol):
         """Remove the leases whose ``ttl`` has passed; return how many."""
         ...
 
+    def mark_blobs_suspect(self, blob_keys: Sequence[str]) -> None:
+        """Remember, durably and in one transaction, that a verify found these blobs corrupt.
+
+        A put of the same content then re-publishes the blob (healing it) instead of
+        sharing it: a flipped byte keeps the size that dedup's cheap check compares. The
+        marks are the catalog's own state, not part of the journals: a rebuilt catalog
+        starts with none (the next verify finds the damage again)."""
+        ...
+
+    def clear_blob_suspect(self, blob_keys: Sequence[str]) -> None:
+        """Forget the marks of these blobs (healed or repaired), in one transaction;
+        keys without a mark are ignored."""
+        ...
+
+    def is_blob_suspect(self, blob_key: str) -> bool:
+        """Whether :meth:`mark_blobs_suspect` marked ``blob_key`` and nothing cleared it since."""
+        ...
+
     def sweep_blobs(
         self, candidates: Sequence[tuple[str, str]], delete: Callable[[str], bool]
     ) -> tuple[list[str], int]:

@@ -20,6 +20,7 @@ while writers wait, so a rebuild never drops a row committed meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -33,8 +34,10 @@ from ..ids import new_id
 from . import schema as S
 from .base import JournalBatch
 
-__all__ = ["CLAIM_SECONDS", "REINDEXED_KEY", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers", "lock_for_reindex",
-           "note_journal"]
+__all__ = [
+    "CLAIM_SECONDS", "REINDEXED_KEY", "SUSPECT_PREFIX", "SYNC_PENDING_KEY", "LeaseTables", "exclude_writers",
+    "lock_for_reindex", "note_journal", "suspect_key",
+]
 
 
 T = TypeVar("T")
@@ -48,6 +51,17 @@ _CLAIM = "claim:"
 CLAIM_SECONDS = 30.0
 #: ``as_meta`` key set once the catalog holds the storage's journals (by a reindex or from the start).
 REINDEXED_KEY = "reindexed"
+#: ``as_meta`` key prefix of a blob a verify found corrupt (see ``Catalog.mark_blobs_suspect``);
+#: the rest of the key is :func:`suspect_key`'s hash of the blob key.
+SUSPECT_PREFIX = "suspect:"
+
+
+def suspect_key(blob_key: str) -> str:
+    """The ``as_meta`` key of a suspect-blob mark: ``as_meta.key`` holds 64 characters and a
+    blob key is longer, so the mark is keyed by a hash of it (the value is the blob key)."""
+    return SUSPECT_PREFIX + hashlib.sha256(blob_key.encode()).hexdigest()[: 64 - len(SUSPECT_PREFIX)]
+
+
 #: ``as_meta`` key set while a sync into this store has journals to copy and no reindex yet.
 SYNC_PENDING_KEY = "sync-pending"
 # Tables every journalled write touches before it appends, in the order writers take them
@@ -202,6 +216,22 @@ class LeaseTables:
     def clear_meta(conn: sa.Connection, key: str) -> None:
         """Remove ``as_meta[key]`` inside ``conn``'s transaction."""
         conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
+
+    def mark_blobs_suspect(self, blob_keys: Sequence[str]) -> None:
+        """See :meth:`artifactstore.catalog.base.Catalog.mark_blobs_suspect`."""
+        keys = sorted(set(blob_keys))
+        if keys:
+            self.write(lambda conn: [self.set_meta(conn, suspect_key(k), k) for k in keys])
+
+    def clear_blob_suspect(self, blob_keys: Sequence[str]) -> None:
+        """See :meth:`artifactstore.catalog.base.Catalog.clear_blob_suspect`."""
+        keys = sorted(set(blob_keys))
+        if keys:
+            self.write(lambda conn: [self.clear_meta(conn, suspect_key(k)) for k in keys])
+
+    def is_blob_suspect(self, blob_key: str) -> bool:
+        """See :meth:`artifactstore.catalog.base.Catalog.is_blob_suspect`."""
+        return self.read(lambda conn: self.meta_value(conn, suspect_key(blob_key))) is not None
 
     def sync_pending(self) -> str | None:
         """The source URL of a sync still awaiting its reindex (``as_meta`` ``sync-pending``)."""

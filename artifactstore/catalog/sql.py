@@ -93,6 +93,13 @@ def _retryable(exc: BaseException) -> bool:
     return "database is locked" in msg or "database table is locked" in msg or "busy" in msg
 
 
+def _hint(exc: BaseException) -> str:
+    """How to recover, for an error that says the catalog file is damaged."""
+    from .recovery import REINDEX_HINT, is_damaged
+
+    return f" ({REINDEX_HINT})" if is_damaged(exc) else ""
+
+
 def _sqlite_url(url: str) -> str:
     path = url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else ""
     if path and path != ":memory:":
@@ -181,7 +188,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             self.schema_version_found = migrate(self.engine, schema)
         except sa.exc.SQLAlchemyError as exc:
             self.engine.dispose()
-            raise CatalogError(f"cannot open catalog {self.url}: {exc.__class__.__name__}: {_short(exc)}") from exc
+            raise CatalogError(f"cannot open catalog {self.url}: {exc.__class__.__name__}: {_short(exc)}"
+                               f"{_hint(exc)}") from exc
         except BaseException:
             self.engine.dispose()  # e.g. SchemaVersionError: do not leak pooled connections
             raise
@@ -224,7 +232,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 2, 1.0)
                     continue
-                raise CatalogError(f"catalog write failed on {self.url}: {_short(exc)}") from exc
+                raise CatalogError(f"catalog write failed on {self.url}: {_short(exc)}{_hint(exc)}") from exc
         raise AssertionError("unreachable")
 
     def read(self, fn: Callable[[sa.Connection], T]) -> T:
@@ -233,7 +241,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             with self.engine.connect() as conn, conn.begin():
                 return fn(conn)
         except sa.exc.DBAPIError as exc:
-            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}") from exc
+            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}{_hint(exc)}") from exc
 
     # --- artifacts -----------------------------------------------------------------------
 
@@ -493,7 +501,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             with self.engine.connect() as conn:
                 return conn.execution_options(single_read=True).execute(stmt, dict(params)).first()
         except sa.exc.DBAPIError as exc:
-            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}") from exc
+            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}{_hint(exc)}") from exc
 
     def blob_of(self, sha256: str) -> tuple[str, str, int] | None:
         """(blob_key, codec, stored_size) of a live blob holding these bytes, if any."""

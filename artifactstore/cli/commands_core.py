@@ -460,33 +460,56 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command("verify")
+@click.option("--repair", is_flag=True,
+              help="Restore corrupt or missing blobs from the replica given with --from; report the rest as "
+                   "needing a re-put of their original bytes.")
+@click.option("--from", "replica_url", metavar="URL",
+              help="With --repair: a replica store holding the same content (e.g. one kept in sync).")
 @json_option
 @click.pass_context
-def verify_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Re-hash every blob. Exit code 1, listing them, if any artifact is corrupt or missing its blob."""
+def verify_cmd(ctx: click.Context, repair: bool, replica_url: str | None, as_json: bool) -> None:
+    """Re-hash every blob. Exit code 1, listing them, if any artifact is corrupt or missing its blob
+    (with --repair: if any is left so after the repair)."""
+    if replica_url and not repair:
+        raise click.UsageError("--from needs --repair")
     store = get_store(ctx)
     total = store.stats().unique_size_bytes
+    replica = None
+    if replica_url:
+        from ..store import open_store
+
+        replica = open_store(replica_url, **get_state(ctx).store_options)
+        ctx.call_on_close(replica.close)
     with progress_bar(total, "verify", enabled=get_state(ctx).progress, threshold=0) as bar:
-        report = store.verify(progress=bar)
+        report = store.verify(progress=bar, repair=repair, replica=replica)
     problems = []
+    fixed = set(report.repaired)
     for status, ids in (("corrupt", report.corrupt), ("missing", report.missing)):
         for aid in ids:
             try:
                 ref = store.resolve(aid).ref
             except KeyError:  # deleted meanwhile
                 ref = "-"
-            problems.append({"status": status, "id": aid, "ref": ref})
+            what = status
+            if repair:
+                what += ", repaired" if aid in fixed else ", needs a re-put"
+            problems.append({"status": what, "id": aid, "ref": ref})
     if want_json(ctx, as_json):
-        click.echo(to_json({"ok": report.ok, "checked": len(report.checked), "corrupt": report.corrupt,
-                            "missing": report.missing, "problems": problems}))
+        doc: dict[str, Any] = {"ok": report.ok, "checked": len(report.checked), "corrupt": report.corrupt,
+                               "missing": report.missing, "problems": problems}
+        if repair:
+            doc.update(repaired=report.repaired, needs_reput=report.needs_reput)
+        click.echo(to_json(doc))
     else:
         if problems:
             rows = [(p["status"], p["id"], p["ref"]) for p in problems]
             click.echo(table(["STATUS", "ID", "REF"], rows))
         summary = (f"verified {len(report.checked)} artifacts: {len(report.corrupt)} corrupt, "
                    f"{len(report.missing)} missing")
+        if repair and problems:
+            summary += f"; {len(report.repaired)} repaired, {len(report.needs_reput)} need a re-put of their bytes"
         click.echo(summary if problems else f"verified {len(report.checked)} artifacts: all OK",
-                   err=bool(problems))
+                   err=bool(problems) and not report.ok)
     if not report.ok:
         ctx.exit(EXIT_ERROR)
 
@@ -497,10 +520,13 @@ def verify_cmd(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def reindex_cmd(ctx: click.Context, catalog: str | None, as_json: bool) -> None:
-    """Rebuild the catalog from the manifests and records in the store."""
+    """Rebuild the catalog from the manifests and records in the store.
+
+    A damaged SQLite catalog file (garbage, truncated, another program's database) is
+    moved aside as catalog.db.corrupt-TIMESTAMP, with a warning, and rebuilt."""
     if catalog:
         get_state(ctx).catalog_url = catalog
-    store = get_store(ctx)
+    store = get_store(ctx, repair_catalog=True)
     if stderr_is_tty() and not want_json(ctx, as_json):
         click.echo(f"reindexing {store.url} into {catalog_url(store)} ...", err=True)
     start = time.monotonic()

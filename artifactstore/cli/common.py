@@ -151,13 +151,13 @@ def local_root(url: str) -> Path | None:
     return None
 
 
-def get_store(ctx: click.Context, *, create: bool = False) -> ArtifactStore:
+def get_store(ctx: click.Context, *, create: bool = False, repair_catalog: bool = False) -> ArtifactStore:
     """The store named by ``--store``/``ARTIFACTSTORE_URL``, opened once per invocation
     and closed when the command ends.
 
     With ``create=False`` a local store that does not exist yet is an error (so that
     ``artifactstore ls`` in the wrong folder does not create ``./artifacts``);
-    remote stores are opened as they are.
+    remote stores are opened as they are. ``repair_catalog``: see :func:`artifactstore.open`.
     """
     state = get_state(ctx)
     if state.store is not None:
@@ -171,7 +171,7 @@ def get_store(ctx: click.Context, *, create: bool = False) -> ArtifactStore:
             f"no artifact store at {root} (create one with 'artifactstore init', "
             "or point --store / ARTIFACTSTORE_URL at an existing one)"
         )
-    store = open_store(state.store_url, state.catalog_url, **state.store_options)
+    store = open_store(state.store_url, state.catalog_url, repair_catalog=repair_catalog, **state.store_options)
     state.store = store
     # A remote store has no folder to look at first: ask the store whether this open created it.
     state.created = bool(getattr(store, "created", False)) if root is None else not exists

@@ -301,7 +301,10 @@ def export_episodes(
     fmts = parse_formats(formats)
     extra = dict(metadata or {})
     stem = name or f"episode_data/{_safe_segment(evaluation_id or model_id or 'export')}"
-    with tempfile.TemporaryDirectory(prefix="artifactstore-episodes-") as tmp:
+    from ..scratch import entry_name, scratch_dir
+
+    # In the store's own scratch folder: a killed export leaves it where the next open sweeps it.
+    with tempfile.TemporaryDirectory(prefix=entry_name("episodes") + "-", dir=scratch_dir(store.backend)) as tmp:
         rows = EpisodeRows(episode_results, tmp)
         if rows.count == 0:
             raise InvalidInputError("no episode results to export")

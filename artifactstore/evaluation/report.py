@@ -60,7 +60,9 @@ def _read_table(store: Any, art: Any, columns: list[str]) -> Any:
     """The wanted columns of one episode table as a pyarrow Table (absent columns left out)."""
     _np, pa = _deps()
     fmt = art.metadata.get("format") or art.name.rsplit(".", 1)[-1]
-    with tempfile.TemporaryDirectory(prefix="artifactstore-report-") as tmp:
+    from ..scratch import entry_name, scratch_dir
+
+    with tempfile.TemporaryDirectory(prefix=entry_name("report") + "-", dir=scratch_dir(store.backend)) as tmp:
         path = Path(tmp) / f"t.{fmt}"
         with store.open(art) as src, open(path, "wb") as dst:  # verified while streamed
             shutil.copyfileobj(src, dst, 1 << 20)
@@ -259,7 +261,9 @@ model's maps).</p>{per_map}
         key = f"{zlib.crc32(self.to_json().encode()):08x}"
         ev_id = evals[0] if len(evals) == 1 else None
         meta = {"evaluations": evals, "metric": self.data["metric"], "seed": self.data["seed"]}
-        with tempfile.TemporaryDirectory(prefix="artifactstore-report-") as tmp:
+        from ..scratch import entry_name, scratch_dir
+
+        with tempfile.TemporaryDirectory(prefix=entry_name("report") + "-", dir=scratch_dir(store.backend)) as tmp:
             items: list[dict[str, Any]] = []
             p = Path(tmp) / "report.json"
             p.write_text(self.to_json(), encoding="utf-8")

@@ -178,9 +178,18 @@ class StoreCore:
             return
         journal: Journal = state["journal"]
         crash_point("before-manifest-commit" if journal.folder == MANIFESTS else f"before-{journal.folder}-commit")
-        journal.commit([state["batch"]])
         with self._lock:
             self._settled.difference_update(state["forgot"])
+        try:
+            journal.commit([state["batch"]])
+        except OSError as exc:  # BackendError included
+            # The catalog committed: the operation took effect, and raising would invite a
+            # retry that does it twice. The batch stays pending in the catalog, which reindex
+            # honours, and the next open of the store writes its marker (settle_pending).
+            log.warning("could not write the commit marker of batch %s (%s); the next open of the store "
+                        "writes it", state["batch"], exc)
+            return
+        with self._lock:
             self._settled.add(state["batch"])
 
     def settle_pending(self) -> int:

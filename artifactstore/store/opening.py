@@ -9,6 +9,7 @@ writers left unwritten, and rebuilds a fresh catalog over existing journals.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -17,13 +18,17 @@ from typing import Any
 
 from ..backends.base import Backend
 from ..catalog.base import as_catalog
+from ..catalog.recovery import is_damaged, quarantine, sqlite_file
 from ..errors import (
+    CatalogError,
     UnknownSchemeError,
 )
 from ..plugins import PluginRegistry, default_registry
 from .artifact_store import ArtifactStore
 
 __all__ = ["open_store"]
+
+log = logging.getLogger("artifactstore")
 
 
 def _scheme(url: str) -> str:
@@ -32,6 +37,20 @@ def _scheme(url: str) -> str:
     if len(url) > 2 and url[1] == ":" and url[0].isalpha():  # C:\ on Windows
         return "file"
     return "file"
+
+
+def _sweep_scratch(backend: Backend) -> None:
+    """At open: remove the scratch entries (temporary folders, spool files) that killed
+    processes left (:mod:`artifactstore.scratch`); a failure to sweep never fails the open."""
+    from ..scratch import OPEN_GRACE_SECONDS, sweep
+
+    try:
+        n = sweep(backend, OPEN_GRACE_SECONDS)
+    except OSError as exc:
+        log.info("could not sweep the scratch folder of %s: %s", backend.url, exc)
+        return
+    if n:
+        log.info("removed %d temporary file(s) or folder(s) left by killed processes", n)
 
 
 def _default_catalog_url(backend: Backend, url: str) -> str:
@@ -65,6 +84,7 @@ def open_store(
     workers: int | None = None,
     catalog_options: Mapping[str, Any] | None = None,
     cache: Any = None,
+    repair_catalog: bool = False,
     **storage_options: Any,
 ) -> ArtifactStore:
     """Open (creating if needed) the store at ``url``: a local path, ``file://``,
@@ -76,7 +96,21 @@ def open_store(
     options for the backend (endpoint, credentials, part size...). ``cache``
     controls the local read cache: ``None`` (on for remote stores), ``True``,
     ``False``, a folder, or a :class:`artifactstore.cache.BlobCache`.
+    ``repair_catalog=True``: an SQLite catalog file found damaged is moved aside and
+    rebuilt from the storage (what ``artifactstore reindex`` does); otherwise a damaged
+    catalog raises :class:`~artifactstore.errors.CatalogError` saying to run reindex.
     """
+    if repair_catalog:
+        try:
+            return open_store(url, catalog, registry=registry, plugins=plugins, fsync=fsync,
+                              default_codec=default_codec, workers=workers, catalog_options=catalog_options,
+                              cache=cache, **storage_options)
+        except CatalogError as exc:
+            bad = sqlite_file(getattr(exc, "catalog_url", ""))
+            if bad is None or not is_damaged(exc):
+                raise
+            quarantine(bad, exc)
+        # The new, empty catalog next to existing journals is rebuilt as it opens.
     from ..plugins import build_registry
 
     if registry is None:
@@ -104,6 +138,7 @@ def open_store(
                     "register FsspecBackend for it through artifactstore_register_backends")
         raise UnknownSchemeError(scheme, "backend", registry.names("backend"), hint)
     backend: Backend = reg.factory(url, fsync=fsync, **storage_options)
+    cat_url = ""
     try:
         if catalog is None:
             cat_url = _default_catalog_url(backend, url)
@@ -117,8 +152,10 @@ def open_store(
             raise UnknownSchemeError(cat_scheme, "catalog", registry.names("catalog"))
         cat = as_catalog(creg.factory(cat_url, fsync=fsync, **dict(catalog_options or {})), scheme=cat_scheme,
                          plugin=creg.plugin)
-    except BaseException:
+    except BaseException as exc:
         backend.close()
+        if isinstance(exc, CatalogError) and cat_url:
+            exc.catalog_url = cat_url
         raise
     store = ArtifactStore(backend, cat, registry, default_codec=default_codec, workers=workers, cache=cache)
     if catalog is None and url.startswith("memory://"):
@@ -127,10 +164,13 @@ def open_store(
         store.init_layout()
         # Commit markers a killed writer left unwritten (its catalog transaction committed).
         store.settle_pending()
+        _sweep_scratch(backend)
         # A fresh catalog next to existing journals (another machine, a lost catalog
         # file): rebuild the index before anyone reads it, one worker at a time.
         store.reindex_if_fresh()
-    except BaseException:
+    except BaseException as exc:
         store.close()
+        if isinstance(exc, CatalogError):
+            exc.catalog_url = cat_url
         raise
     return store

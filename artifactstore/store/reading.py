@@ -11,7 +11,7 @@ import errno
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..atomic import temp_sibling
 from ..errors import (
@@ -23,6 +23,9 @@ from ..validation import (
     type_of,
 )
 from .core import StoreCore
+
+if TYPE_CHECKING:
+    from .artifact_store import ArtifactStore
 
 __all__ = ["ReadPath"]
 
@@ -143,8 +146,13 @@ class ReadPath(StoreCore):
     def aliases(self, ref: str | Artifact) -> list[str]:
         return self.catalog.aliases_of(self.resolve(ref).id)
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Re-hash every blob; report which artifacts are corrupt or missing their blob."""
+    def verify(self, progress: Callable[[int], None] | None = None, *, repair: bool = False,
+               replica: ArtifactStore | None = None) -> VerifyReport:
+        """Re-hash every blob; report which artifacts are corrupt or missing their blob.
+
+        ``repair=True`` restores each broken blob from ``replica`` (another store holding the
+        same content) when it can, and reports the rest as needing a re-put
+        (:mod:`artifactstore.repair`)."""
         by_blob: dict[str, list[Artifact]] = {}
         for a in self.catalog.iter_all():
             by_blob.setdefault(a.blob_key, []).append(a)
@@ -159,7 +167,25 @@ class ReadPath(StoreCore):
                 missing += ids
             elif status == "corrupt":
                 corrupt += ids
-        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+        bad = set(corrupt)
+        bad_keys = sorted({a.blob_key for arts in by_blob.values() for a in arts if a.id in bad})
+
+        # Remembered, so that a put of the same bytes heals the blob instead of sharing it
+        # (a flipped byte keeps the size dedup checks).
+        self.catalog.mark_blobs_suspect(bad_keys)
+        if not repair:
+            return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing))
+        from ..repair import repair_blobs
+
+        broken = set(corrupt) | set(missing)
+        outcome = repair_blobs(self.as_store(), [a for arts in by_blob.values() for a in arts if a.id in broken],
+                               replica)
+        fixed = set(outcome.repaired)
+        healed = sorted({a.blob_key for arts in by_blob.values() for a in arts if a.id in fixed})
+
+        self.catalog.clear_blob_suspect(healed)
+        return VerifyReport(checked=sorted(checked), corrupt=sorted(corrupt), missing=sorted(missing),
+                            repaired=sorted(outcome.repaired), needs_reput=sorted(outcome.needs_reput), repair=True)
 
 
 def _dest_error(exc: OSError, out: Path, extra: int) -> OSError:

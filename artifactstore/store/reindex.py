@@ -12,8 +12,11 @@ import logging
 from typing import Any
 
 from ..catalog.base import AliasRow, CatalogContents
+from ..catalog.recovery import is_damaged, quarantine, sqlite_file
+from ..catalog.sql import SQLCatalog
 from ..catalog.sql import artifact_from_fields as _artifact_from_fields
 from ..errors import (
+    CatalogError,
     InvalidInputError,
     InvalidMetadataError,
 )
@@ -36,11 +39,27 @@ class Reindex(StoreCore):
     def reindex(self) -> int:
         """Rebuild the catalog from the manifests and records in the backend; return the artifact count.
 
+        Whatever state an SQLite catalog file is in (garbage, truncated, another program's
+        database), it is moved aside as ``catalog.db.corrupt-<timestamp>`` with a warning and
+        rebuilt (:mod:`artifactstore.catalog.recovery`).
+
         Only committed journal batches count (see :mod:`artifactstore.manifests`). The
         rebuild runs in one catalog transaction that first excludes every writer (SQLite's
         write lock; on PostgreSQL an advisory lock and table locks), and reads the journals
         inside it: a row committed while a reindex runs is never dropped."""
-        n = self.catalog.rebuild(self._reindex_contents)
+        try:
+            n = self.catalog.rebuild(self._reindex_contents)
+        except CatalogError as exc:
+            bad = sqlite_file(self.catalog.url)
+            if bad is None or not is_damaged(exc):
+                raise
+            # A damaged SQLite file: it is only an index; move it aside and build a new one.
+            self.catalog.close()
+            quarantine(bad, exc)
+            # sqlite_file() matched: the built-in SQLite catalog serves this URL
+            self.catalog = SQLCatalog(self.catalog.url, fsync=bool(getattr(self.backend, "fsync", False)))
+            self.blobs.catalog = self.catalog  # the blob layer's leases and locks are the new catalog's
+            n = self.catalog.rebuild(self._reindex_contents)
         assert n is not None
         return n
 

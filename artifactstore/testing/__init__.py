@@ -1,7 +1,8 @@
 """Kits for plugin authors: conformance suites and server fixtures, loaded on first use.
 
 ``from artifactstore.testing import CodecTests, BackendTests, CatalogTests`` is all a plugin's
-test module needs; the server fixtures (``moto_server``, ``s3_url``, ...) come
+test module needs; ``FaultyBackend`` wraps any backend to inject faults
+(:mod:`artifactstore.testing.faults`); the server fixtures (``moto_server``, ``s3_url``, ...) come
 from :mod:`artifactstore.testing.fixtures`. Nothing heavy (pytest, server
 helpers) loads until a name is used.
 """
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from .backend import ODD_KEYS, BackendTests
     from .catalog import CatalogTests
     from .codecs import CodecTests, WriteOnlySink
+    from .faults import Fault, FaultPlan, FaultyBackend
     from .fixtures import RemoteRoot, azure_url, azurite_server, gcs_server, gcs_url, moto_server, s3_url
 
 #: Public name -> submodule it is re-exported from.
@@ -24,6 +26,9 @@ _LAZY: dict[str, str] = {
     "CatalogTests": ".catalog",
     "CodecTests": ".codecs",
     "WriteOnlySink": ".codecs",
+    "Fault": ".faults",
+    "FaultPlan": ".faults",
+    "FaultyBackend": ".faults",
     "RemoteRoot": ".fixtures",
     "azure_url": ".fixtures",
     "azurite_server": ".fixtures",
@@ -37,6 +42,9 @@ __all__ = [
     "BackendTests",
     "CatalogTests",
     "CodecTests",
+    "Fault",
+    "FaultPlan",
+    "FaultyBackend",
     "ODD_KEYS",
     "RemoteRoot",
     "WriteOnlySink",

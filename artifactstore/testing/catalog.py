@@ -789,6 +789,17 @@ class CatalogTests:
 
     # --- leases and gc's sweep --------------------------------------------------------------
 
+    def test_suspect_blob_marks(self, catalog: Catalog) -> None:
+        a, b = "blobs/sha256/aa/" + "a" * 64, "blobs/sha256/bb/" + "b" * 64
+        assert not catalog.is_blob_suspect(a)
+        catalog.mark_blobs_suspect([a, b, a])
+        assert catalog.is_blob_suspect(a) and catalog.is_blob_suspect(b)
+        catalog.clear_blob_suspect([a, "blobs/never-marked"])
+        assert not catalog.is_blob_suspect(a) and catalog.is_blob_suspect(b)
+        catalog.mark_blobs_suspect([])
+        catalog.clear_blob_suspect([])
+        assert catalog.is_blob_suspect(b)
+
     def test_sweep_skips_referenced_and_leased_blobs(self, catalog: Catalog) -> None:
         live = _row("live")
         catalog.insert_artifacts([live])
