@@ -449,8 +449,11 @@ def search_select(
     narrowed = tsq if not narrow else sa.func.to_tsquery(
         sa.literal_column("'simple'::regconfig"), sa.bindparam("ts_narrow", tsquery(q, narrow)))
     doc: sa.ColumnElement[Any] = sa.literal_column("search_docs.doc")
-    inner_pg = (
-        sa.select(artifacts.c.id)
+    # One pass: the newest CANDIDATES matches with their rank, then best first. (Joining the
+    # candidates back to artifacts made the planner hash-join a sequential scan of the whole
+    # table: 30 ms of a 100 ms search at 100k.)
+    hits = (
+        sa.select(artifacts, sa.func.ts_rank(doc, tsq).label("rank"))
         .select_from(search_docs)
         .join(artifacts, artifacts.c.id == search_docs.c.artifact_id)
         .where(doc.bool_op("@@")(narrowed), *where)
@@ -459,9 +462,6 @@ def search_select(
         .subquery("hits")
     )
     return (
-        sa.select(artifacts)
-        .select_from(inner_pg)
-        .join(artifacts, artifacts.c.id == inner_pg.c.id)
-        .join(search_docs, search_docs.c.artifact_id == inner_pg.c.id)
-        .order_by(sa.func.ts_rank(doc, tsq).desc(), artifacts.c.created_at.desc(), artifacts.c.id.desc())
+        sa.select(*[hits.c[c.name] for c in artifacts.c])
+        .order_by(hits.c.rank.desc(), hits.c.created_at.desc(), hits.c.id.desc())
     )
