@@ -54,9 +54,9 @@ _ROTATE_BYTES = 64 << 20
 KINDS = {MANIFESTS: frozenset({"artifact", "commit"}),
          RECORDS: frozenset({"delete", "alias", "unalias", "edit", "evaluation", "champion", "commit"}),
          VERSIONS: frozenset({"version", "commit"})}
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_BATCH = re.compile(r"^[0-9a-f-]{1,40}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_BATCH = re.compile(r"^[0-9a-f-]{1,40}\Z")
 
 
 def blob_key(sha256: str, suffix: str) -> str:
@@ -260,7 +260,8 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
         if kind in ("delete", "version"):
             if not (isinstance(e.get("artifact_id"), str) and _ID.match(e["artifact_id"])):
                 return f"bad artifact id {e.get('artifact_id')!r}"
-            if kind == "version" and (not isinstance(e.get("version"), int) or e["version"] < 1):
+            v = e.get("version")
+            if kind == "version" and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 return "bad version"
             if kind == "version":
                 validate_name(e.get("name"))  # type: ignore[arg-type]
@@ -286,7 +287,7 @@ def check_entry(e: Any, folder: str, suffixes: dict[str, str]) -> str | None:
         # champion
         if not (isinstance(e.get("champion_id"), str) and _ID.match(e["champion_id"])):
             return "bad champion id"
-        if not isinstance(e.get("seq_no"), int) or not _short_str(e.get("model_id")):
+        if not isinstance(e.get("seq_no"), int) or isinstance(e["seq_no"], bool) or not _short_str(e.get("model_id")):
             return "bad champion number or model id"
         if not all(_num(e.get(f)) for f in ("global_score", "success_rate")) or not _when(e.get("timestamp")):
             return "bad scores"

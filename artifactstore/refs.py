@@ -17,9 +17,9 @@ from .errors import InvalidNameError
 __all__ = ["validate_name", "validate_alias", "parse_ref", "Ref", "is_artifact_id", "safe_member_path"]
 
 MAX_NAME_LENGTH = 1024
-_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_VERSION_RE = re.compile(r"^v?([1-9][0-9]{0,9})$")
+_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_VERSION_RE = re.compile(r"^v?([1-9][0-9]{0,9})\Z")
 
 
 def is_artifact_id(text: str) -> bool:
@@ -32,6 +32,11 @@ def _check_segments(name: str, original: str) -> None:
             raise InvalidNameError(original, "empty path segment")
         if seg in (".", ".."):
             raise InvalidNameError(original, f"{seg!r} segment (path traversal)")
+
+
+def _forbidden_char(ch: str) -> bool:
+    # C0/C1 controls, DEL, format characters (bidi overrides, zero-width), line/paragraph separators
+    return ord(ch) < 32 or ord(ch) == 127 or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
 
 
 def validate_name(name: str) -> str:
@@ -47,11 +52,11 @@ def validate_name(name: str) -> str:
             raise InvalidNameError(name, "backslash is not allowed (use '/')")
         if ch in "@:":
             raise InvalidNameError(name, f"{ch!r} is reserved for refs")
-        if ord(ch) < 32 or ord(ch) == 127 or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+        if _forbidden_char(ch):
             raise InvalidNameError(name, "control or NUL character")
         if 0xD800 <= ord(ch) <= 0xDFFF:  # cannot be encoded: the manifest and the keys are UTF-8
             raise InvalidNameError(name, "lone surrogate (not valid Unicode)")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+    if name.startswith("/"):
         raise InvalidNameError(name, "absolute path")
     if name.startswith("~"):
         raise InvalidNameError(name, "home-relative path")
@@ -64,7 +69,7 @@ def validate_name(name: str) -> str:
         if nxt == decoded:
             break
         decoded = nxt
-        if any(c in decoded for c in "\\\x00") or any(ord(c) < 32 for c in decoded):
+        if "\\" in decoded or any(_forbidden_char(c) for c in decoded):
             raise InvalidNameError(name, "percent-encoded control character or backslash")
         if decoded.startswith("/"):
             raise InvalidNameError(name, "percent-encoded absolute path")
