@@ -520,3 +520,26 @@ def test_a_killed_writers_claim_is_taken_over(tmp_path: Path) -> None:
         assert time.monotonic() - t0 < 20  # its claim lapsed after about a second
     finally:
         cat.close()
+
+
+def test_a_failed_claim_drop_after_the_upload_does_not_fail_the_put(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process fault: a catalog write failing right after a successful upload is not something
+    # a real SQLite file produces on demand. The blob is published and leased; the claim lapses.
+    from artifactstore.catalog.sql import SQLCatalog
+    from artifactstore.errors import CatalogError
+
+    real = SQLCatalog.write
+
+    def write(self: SQLCatalog, fn: Any) -> Any:
+        if getattr(fn, "__name__", "") == "<lambda>" and "_drop_claim" in fn.__code__.co_names \
+                and "release" not in fn.__code__.co_names:
+            raise CatalogError("simulated: database is locked")
+        return real(self, fn)
+
+    with artifactstore.open("memory://blobs-claim-drop", catalog=f"sqlite:///{tmp_path}/c.db") as store:
+        monkeypatch.setattr(SQLCatalog, "write", write)
+        art = store.put(b"published despite the failed claim drop", name="x.txt", artifact_type="other")
+        monkeypatch.undo()
+        assert store.read_bytes(art.ref) == b"published despite the failed claim drop"
+        assert store.verify().ok

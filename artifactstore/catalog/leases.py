@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from ..errors import CatalogError
 from ..ids import new_id
 from . import schema as S
 from .base import JournalBatch
@@ -345,7 +346,10 @@ class LeaseTables:
             raise
         stop.set()
         renewer.join()
-        self.write(lambda conn: _drop_claim(conn, sha256, token))
+        try:
+            self.write(lambda conn: _drop_claim(conn, sha256, token))
+        except CatalogError as exc:  # the blob is published and leased: the claim lapses by itself
+            log.warning("could not drop the claim of digest %s (it lapses in %g s): %s", sha256, claim_seconds, exc)
         return token, result
 
     def _renew_claim(self, sha256: str, token: str, claim_seconds: float, stop: threading.Event) -> None:
