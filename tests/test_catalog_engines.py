@@ -118,6 +118,9 @@ def _old_schema(url: str) -> None:
                          "created_at": 1234.5, "tags": ["legacy"], "metadata": {"k": 1}}])
     with c.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_artifacts_episode"))
+        conn.execute(sa.text("DROP INDEX ix_artifacts_blob"))  # v6, with the statistics' tables
+        for t in ("stats_blobs", "stats_totals", "stats_deltas"):
+            conn.execute(sa.text(f"DROP TABLE {t}"))
         conn.execute(sa.text("DROP INDEX ix_tags_tag_created"))
         conn.execute(sa.text("DROP INDEX ix_metadata_kv_key_value_created"))
         conn.execute(sa.text("ALTER TABLE tags DROP COLUMN created_at"))
@@ -149,12 +152,15 @@ def test_32_workers_migrate_at_once(pg_catalog_url: str, start: str) -> None:
         assert conn.execute(sa.text("select count(*) from as_meta where key='schema_version'")).scalar() == 1
         assert conn.execute(sa.text("select value from as_meta")).scalar() == str(SCHEMA_VERSION)
         assert conn.execute(sa.text("select count(*) from locks")).scalar() == 2
-        for ix in ("ix_artifacts_episode", "ix_tags_tag_created", "ix_metadata_kv_key_value_created"):
+        for ix in ("ix_artifacts_episode", "ix_tags_tag_created", "ix_metadata_kv_key_value_created",
+                   "ix_artifacts_blob"):
             assert conn.execute(sa.text("select count(*) from pg_indexes where indexname = :i "
                                         "and schemaname = current_schema()"), {"i": ix}).scalar() == 1
         if start == "old":  # the migration back-filled the copied timestamps
             assert conn.execute(sa.text("select created_at from tags")).scalar() == 1234.5
             assert conn.execute(sa.text("select created_at from metadata_kv")).scalar() == 1234.5
+            # and v6 counted the row there in the maintained statistics
+            assert conn.execute(sa.text("select n from stats_totals where dim = 'total'")).scalar() == 1
     c.close()
 
 

@@ -32,7 +32,7 @@ used for filtered statistics and as the reference the maintained figures must eq
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -107,26 +107,67 @@ def _merge(figures: Iterable[Blob]) -> tuple[Blob, bool]:
     return (size, stored, codec), len(distinct) > 1
 
 
-def _lock_blobs(conn: sa.Connection, figures: dict[str, Blob]) -> dict[str, tuple[Blob, int, bool]]:
-    """Lock the ``stats_blobs`` rows of these keys, in sorted order, creating the missing ones
-    (with ``refs`` 0 and the given figures); return each one's (figures, refs, mixed) as it was.
+BlobState = tuple[Blob, int, bool]  # (figures, refs, mixed) of a stats_blobs row
 
-    One ``INSERT .. ON CONFLICT DO UPDATE`` (a no-op update: it locks the row it meets) per chunk
-    of sorted keys: the rows are locked in key order whether they exist or not, so two writers
-    of the same blobs wait for each other at most one way round."""
-    b = S.stats_blobs
-    out: dict[str, tuple[Blob, int, bool]] = {}
-    keys = sorted(figures)
-    for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i : i + _CHUNK]
-        stmt = _insert(conn, b).values([
-            {"blob_key": k, "size": figures[k][0], "stored_size": figures[k][1], "codec": figures[k][2],
-             "refs": 0, "mixed": 0} for k in chunk])
-        stmt = stmt.on_conflict_do_update(index_elements=[b.c.blob_key], set_={"refs": b.c.refs}).returning(
-            b.c.blob_key, b.c.size, b.c.stored_size, b.c.codec, b.c.refs, b.c.mixed)
-        for k, size, stored, codec, refs, mixed in conn.execute(stmt):
-            out[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
+
+def _lock_blobs(conn: sa.Connection, if_new: dict[str, BlobState]) -> dict[str, tuple[BlobState, bool]]:
+    """Lock the ``stats_blobs`` rows of these keys, in sorted order; return each one's state as
+    it was, and whether it is new: then it has no row yet on SQLite, and on PostgreSQL it has
+    just been made with the state ``if_new[key]`` (nothing left to write).
+
+    PostgreSQL: one ``INSERT .. ON CONFLICT DO UPDATE`` of the sorted keys (the no-op update
+    locks the row it meets, the insert the row it makes; ``xmax = 0`` tells the two apart), so
+    two writers of the same blobs wait for each other at most one way round, and a put of new
+    content writes its rows in that one statement. SQLite: a plain read (the write transaction,
+    ``BEGIN IMMEDIATE``, excludes every other writer)."""
+    out: dict[str, tuple[BlobState, bool]] = {}
+    keys = sorted(if_new)
+    if conn.dialect.name == "sqlite":
+        for i in range(0, len(keys), _CHUNK):
+            for k, size, stored, codec, refs, mixed in conn.execute(_SELECT_BLOBS, {"keys": keys[i : i + _CHUNK]}):
+                out[str(k)] = (((int(size), int(stored), str(codec)), int(refs), bool(mixed)), False)
+        for k in keys:
+            out.setdefault(k, (if_new[k], True))
+        return out
+    params = [{"blob_key": k, "size": if_new[k][0][0], "stored_size": if_new[k][0][1], "codec": if_new[k][0][2],
+               "refs": if_new[k][1], "mixed": int(if_new[k][2])} for k in keys]
+    for k, size, stored, codec, refs, mixed, fresh in conn.execute(_lock_statement(conn), params):
+        out[str(k)] = (((int(size), int(stored), str(codec)), int(refs), bool(mixed)), bool(fresh))
     return out
+
+
+_SELECT_BLOBS = sa.select(
+    S.stats_blobs.c.blob_key, S.stats_blobs.c.size, S.stats_blobs.c.stored_size, S.stats_blobs.c.codec,
+    S.stats_blobs.c.refs, S.stats_blobs.c.mixed,
+).where(S.stats_blobs.c.blob_key.in_(sa.bindparam("keys", expanding=True)))
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _lock_statement(conn: sa.Connection) -> Any:
+    """The row-locking upsert of :func:`_lock_blobs`, built once per dialect (executed with many
+    parameter sets: SQLAlchemy sends them as multi-row ``VALUES`` in the order given)."""
+    key = (conn.dialect.name, "lock")
+    if key not in _STATEMENTS:
+        b = S.stats_blobs
+        _STATEMENTS[key] = _insert(conn, b).on_conflict_do_update(
+            index_elements=[b.c.blob_key], set_={"refs": b.c.refs}
+        ).returning(b.c.blob_key, b.c.size, b.c.stored_size, b.c.codec, b.c.refs, b.c.mixed,
+                    sa.literal_column("xmax").cast(sa.Text) == "0", sort_by_parameter_order=True)
+    return _STATEMENTS[key]
+
+
+def _save_statement(conn: sa.Connection) -> Any:
+    """Write a blob row's final figures, whether it exists or not."""
+    key = (conn.dialect.name, "save")
+    if key not in _STATEMENTS:
+        b = S.stats_blobs
+        stmt = _insert(conn, b)
+        ex = stmt.excluded
+        _STATEMENTS[key] = stmt.on_conflict_do_update(
+            index_elements=[b.c.blob_key],
+            set_={"size": ex.size, "stored_size": ex.stored_size, "codec": ex.codec, "refs": ex.refs,
+                  "mixed": ex.mixed})
+    return _STATEMENTS[key]
 
 
 def _recount(conn: sa.Connection, key: str) -> tuple[Blob | None, int, bool]:
@@ -143,19 +184,15 @@ def _recount(conn: sa.Connection, key: str) -> tuple[Blob | None, int, bool]:
     return figures, sum(int(r[3]) for r in rows), mixed
 
 
-def _save_blobs(conn: sa.Connection, new: dict[str, tuple[Blob | None, int, bool]]) -> None:
+def _save_blobs(conn: sa.Connection, new: Mapping[str, tuple[Blob | None, int, bool]]) -> None:
     b = S.stats_blobs
     gone = sorted(k for k, (f, refs, _m) in new.items() if f is None or refs <= 0)
     for i in range(0, len(gone), _CHUNK):
         conn.execute(sa.delete(b).where(b.c.blob_key.in_(gone[i : i + _CHUNK])))
-    kept = [{"k": k, "size": f[0], "stored_size": f[1], "codec": f[2], "refs": refs, "mixed": int(m)}
+    kept = [{"blob_key": k, "size": f[0], "stored_size": f[1], "codec": f[2], "refs": refs, "mixed": int(m)}
             for k, (f, refs, m) in sorted(new.items()) if f is not None and refs > 0]
     if kept:
-        conn.execute(
-            sa.update(b).where(b.c.blob_key == sa.bindparam("k")).values(
-                size=sa.bindparam("size"), stored_size=sa.bindparam("stored_size"), codec=sa.bindparam("codec"),
-                refs=sa.bindparam("refs"), mixed=sa.bindparam("mixed")),
-            kept)
+        conn.execute(_save_statement(conn), kept)
 
 
 def _by_blob(arts: Iterable[Artifact]) -> dict[str, list[Blob]]:
@@ -172,18 +209,19 @@ def artifacts_inserted(conn: sa.Connection, arts: Sequence[Artifact]) -> None:
     deltas = _Deltas()
     deltas.artifacts(arts, 1)
     groups = _by_blob(arts)
-    merged = {k: _merge(v) for k, v in groups.items()}
-    current = _lock_blobs(conn, {k: f for k, (f, _m) in merged.items()})
-    new: dict[str, tuple[Blob | None, int, bool]] = {}
+    if_new: dict[str, BlobState] = {}
     for k, rows in groups.items():
-        (cur, refs, mixed) = current[k]
-        if refs <= 0:  # a new blob (the row was made just now)
-            fig, disagree = merged[k]
-            new[k] = (fig, len(rows), disagree)
-            deltas.blob(None, fig)
+        fig, disagree = _merge(rows)
+        if_new[k] = (fig, len(rows), disagree)
+    new: dict[str, BlobState] = {}
+    for k, ((cur, refs, mixed), fresh) in _lock_blobs(conn, if_new).items():
+        if fresh or refs <= 0:  # new content (refs 0: a row that lost track, replaced)
+            deltas.blob(None, if_new[k][0])
+            if not (fresh and conn.dialect.name == "postgresql"):
+                new[k] = if_new[k]
         else:
-            fig, disagree = _merge([cur, *rows])
-            new[k] = (fig, refs + len(rows), mixed or disagree)
+            fig, disagree = _merge([cur, *groups[k]])
+            new[k] = (fig, refs + len(groups[k]), mixed or disagree)
             deltas.blob(cur, fig)
     _save_blobs(conn, new)
     deltas.write(conn)
@@ -196,13 +234,14 @@ def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> None:
     deltas = _Deltas()
     deltas.artifacts(arts, -1)
     groups = _by_blob(arts)
-    current = _lock_blobs(conn, {k: _merge(v)[0] for k, v in groups.items()})
+    # a key without a row would be a figure that lost track: made with refs 0, then recounted
+    current = _lock_blobs(conn, {k: (_merge(v)[0], 0, False) for k, v in groups.items()})
     new: dict[str, tuple[Blob | None, int, bool]] = {}
     for k, rows in groups.items():
-        cur, refs, mixed = current[k]
+        (cur, refs, mixed), _fresh = current[k]
         old = cur if refs > 0 else None
         left = refs - len(rows)
-        if left <= 0 and refs >= len(rows):
+        if left == 0:
             new[k] = (None, 0, False)  # the blob's last references
         elif mixed or left < 0 or _merge([cur, *rows])[1]:
             # rows of this blob disagreed (or the figures lost track): what is left is counted
