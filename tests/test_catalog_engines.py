@@ -118,8 +118,7 @@ def _old_schema(url: str) -> None:
                          "created_at": 1234.5, "tags": ["legacy"], "metadata": {"k": 1}}])
     with c.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_artifacts_episode"))
-        conn.execute(sa.text("DROP INDEX ix_artifacts_blob"))  # v6, with the statistics' tables
-        for t in ("stats_blobs", "stats_totals", "stats_deltas"):
+        for t in ("stats_blobs", "stats_totals", "stats_deltas"):  # v6's statistics
             conn.execute(sa.text(f"DROP TABLE {t}"))
         conn.execute(sa.text("DROP INDEX ix_tags_tag_created"))
         conn.execute(sa.text("DROP INDEX ix_metadata_kv_key_value_created"))
@@ -152,8 +151,7 @@ def test_32_workers_migrate_at_once(pg_catalog_url: str, start: str) -> None:
         assert conn.execute(sa.text("select count(*) from as_meta where key='schema_version'")).scalar() == 1
         assert conn.execute(sa.text("select value from as_meta")).scalar() == str(SCHEMA_VERSION)
         assert conn.execute(sa.text("select count(*) from locks")).scalar() == 2
-        for ix in ("ix_artifacts_episode", "ix_tags_tag_created", "ix_metadata_kv_key_value_created",
-                   "ix_artifacts_blob"):
+        for ix in ("ix_artifacts_episode", "ix_tags_tag_created", "ix_metadata_kv_key_value_created"):
             assert conn.execute(sa.text("select count(*) from pg_indexes where indexname = :i "
                                         "and schemaname = current_schema()"), {"i": ix}).scalar() == 1
         if start == "old":  # the migration back-filled the copied timestamps

@@ -53,11 +53,8 @@ def _v4_to_v5(conn: sa.Connection) -> None:
 
 
 def _v5_to_v6(conn: sa.Connection) -> None:
-    # the maintained statistics (catalog/stats.py), computed from the rows already there, and the
-    # blob index the filtered statistics' group-by and the per-blob recount read
+    # the maintained statistics (catalog/stats.py), computed from the rows already there
     metadata.create_all(conn, tables=[stats_blobs, stats_totals, stats_deltas], checkfirst=True)
-    conn.execute(sa.text(
-        "CREATE INDEX IF NOT EXISTS ix_artifacts_blob ON artifacts (blob_key, size, stored_size, codec)"))
     stats.recompute(conn)
 
 

@@ -64,9 +64,9 @@ sa.Index("ix_artifacts_model_created", artifacts.c.model_id, artifacts.c.created
 sa.Index("ix_artifacts_type_created", artifacts.c.artifact_type, artifacts.c.created_at)
 sa.Index("ix_artifacts_eval_created", artifacts.c.evaluation_id, artifacts.c.created_at)
 sa.Index("ix_artifacts_sha", artifacts.c.sha256)
-# v6: the blob group-by of a filtered stats() reads this index instead of the rows (and so do gc's
-# "is this blob still referenced" checks and the per-blob recount of catalog/stats.py)
-sa.Index("ix_artifacts_blob", artifacts.c.blob_key, artifacts.c.size, artifacts.c.stored_size, artifacts.c.codec)
+# No index on blob_key: a covering (blob_key, size, stored_size, codec) index would serve only the
+# unfiltered blob group-by, which the maintained statistics replaced (a filtered one walks the
+# filter's index), and cost a batch insert ~15% (measured for schema v6, benchmarks/bench_stats.py).
 # v2: episode lookups (failure analysis asks "everything for episode X")
 sa.Index("ix_artifacts_episode", artifacts.c.episode_id, artifacts.c.created_at)
 

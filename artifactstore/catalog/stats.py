@@ -171,8 +171,9 @@ def _save_statement(conn: sa.Connection) -> Any:
 
 
 def _recount(conn: sa.Connection, key: str) -> tuple[Blob | None, int, bool]:
-    """A blob's figures, references and disagreement counted from its artifact rows (the
-    ``ix_artifacts_blob`` index)."""
+    """A blob's figures, references and disagreement counted from its artifact rows (a scan:
+    there is no index on ``blob_key``, and only rows of one key that disagree, which the store
+    never writes, come here)."""
     a = S.artifacts.c
     rows = conn.execute(
         sa.select(a.size, a.stored_size, a.codec, sa.func.count()).where(a.blob_key == key)
@@ -363,8 +364,8 @@ def read(conn: sa.Connection) -> tuple[StoreStats, int]:
 
 def from_rows(conn: sa.Connection, where: Sequence[sa.ColumnElement[bool]]) -> StoreStats:
     """The statistics of the artifacts matching ``where``, aggregated from their rows (filtered
-    ``stats()``; the reference the maintained figures equal). The blob group-by reads the
-    ``ix_artifacts_blob`` covering index."""
+    ``stats()``; the reference the maintained figures equal): one blob group-by (main had
+    two, the same one twice)."""
     a = S.artifacts.c
     n, total = conn.execute(
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(a.size), 0)).where(*where)
