@@ -73,13 +73,13 @@ def test_folds_move_the_deltas_and_writers_fold_now_and_then(catalog_url: str) -
     c = SQLCatalog(catalog_url)
     try:
         rng = random.Random(1)
-        for _ in range(agg.FOLD_EVERY - 1):
+        seen = []
+        for _ in range(agg.FOLD_EVERY // 2):  # a put appends 3 or 4 delta rows
             c.insert_artifacts([_row(rng)])
-        before = c.stats()
-        assert _deltas(c) > agg.FOLD_EVERY  # every put appended its counters' changes
-        c.insert_artifacts([_row(rng)])  # the FOLD_EVERY-th write folds
-        assert _deltas(c) == 0
-        assert c.stats() == c.stats_from_rows() and c.stats().total_artifacts == before.total_artifacts + 1
+            seen.append(_deltas(c))
+            assert seen[-1] < agg.FOLD_EVERY + 4  # the write that passed a multiple folded
+            assert c.stats() == c.stats_from_rows()
+        assert 0 in seen and max(seen) > agg.FOLD_EVERY // 2
         c.delete_artifacts([a.id for a in c.find({}, limit=10)])
         assert _deltas(c) > 0 and c.fold_stats() > 0 and _deltas(c) == 0 and c.fold_stats() == 0
         assert c.stats() == c.stats_from_rows()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import itertools
 import json
 import logging
 import random
@@ -179,7 +178,6 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             raise InvalidInputError(f"unsupported catalog URL {self.url!r}")
         self.dialect = self.engine.dialect.name
         self.schema = schema
-        self._stat_writes = itertools.count(1)  # writes that changed the statistics (folds: catalog/stats.py)
         try:
             self.schema_version_found = migrate(self.engine, schema)
         except sa.exc.SQLAlchemyError as exc:
@@ -249,6 +247,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         call ``before_commit`` with the finished records, then commit — all atomically
         (see :meth:`Catalog.insert_artifacts <artifactstore.catalog.base.Catalog.insert_artifacts>`)."""
 
+        fold_due = [False]
+
         def txn(conn: sa.Connection) -> list[Artifact]:
             counts: dict[str, int] = {}
             for r in rows:
@@ -285,11 +285,12 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             if before_commit is not None:
                 note_journal(conn, before_commit(out))
             # last: the blob rows it locks are held for the commit only (catalog/stats.py)
-            agg.artifacts_inserted(conn, out)
+            fold_due[0] = agg.artifacts_inserted(conn, out)
             return out
 
         inserted = self.write(txn)
-        self._counted_write()
+        if fold_due[0]:
+            self.fold_stats()
         return inserted
 
     def get(self, artifact_id: str) -> Artifact | None:
@@ -514,6 +515,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     def delete_artifacts(
         self, ids: Sequence[str], before_commit: Callable[[list[Artifact]], JournalBatch | None] | None = None
     ) -> list[Artifact]:
+        fold_due = [False]
+
         def txn(conn: sa.Connection) -> list[Artifact]:
             found: list[Artifact] = []
             for i in range(0, len(ids), _IN_CHUNK):
@@ -530,12 +533,12 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 conn.execute(sa.delete(S.artifacts).where(S.artifacts.c.id.in_(chunk)))
             if before_commit is not None and found:
                 note_journal(conn, before_commit(found))
-            agg.artifacts_deleted(conn, found)
+            fold_due[0] = agg.artifacts_deleted(conn, found)
             return found
 
         deleted = self.write(txn)
-        if deleted:
-            self._counted_write()
+        if fold_due[0]:
+            self.fold_stats()
         return deleted
 
     # --- aliases -------------------------------------------------------------------------
@@ -644,16 +647,14 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     def fold_stats(self) -> int:
         """Fold the statistics' delta rows into their totals (see :func:`artifactstore.catalog.stats.fold`);
         return how many were folded (0 when another fold or a reindex was at it). SQLCatalog's own:
-        writes call it every :data:`~artifactstore.catalog.stats.FOLD_EVERY` changes."""
+        a write calls it after committing the delta row that passes a multiple of
+        :data:`~artifactstore.catalog.stats.FOLD_EVERY`, a reader after summing more than
+        :data:`~artifactstore.catalog.stats.FOLD_AT`."""
         try:
             return int(self.write(agg.fold))
         except CatalogError as exc:  # a fold is housekeeping: the next one catches up
             log.warning("folding the catalog statistics failed: %s", exc)
             return 0
-
-    def _counted_write(self) -> None:
-        if next(self._stat_writes) % agg.FOLD_EVERY == 0:
-            self.fold_stats()
 
     # --- reindex -------------------------------------------------------------------------
 

@@ -14,14 +14,15 @@ Concurrency (a cluster's many writers on PostgreSQL). A counter that every put u
 (the ``total`` row) would be held locked by each writer until it commits: writers would queue
 on it and never commit together. So writers only *append* their changes (one ``stats_deltas``
 row per counter their transaction changed, taking no lock another writer waits for); a reader
-sums ``stats_totals`` and ``stats_deltas`` in one statement (one snapshot); and a *fold* (every
-:data:`FOLD_EVERY` writes of a catalog object, or when a reader meets more than
-:data:`FOLD_AT` delta rows) moves the committed deltas into ``stats_totals`` in its own short
-transaction, under a try-lock (a busy fold is skipped, never waited for) that only reindex and
-other folds take. The one row writers do update in place is a blob's row, and only writers of
-that same content contend for it; they lock the rows of their blob keys in sorted order, in one
-statement, after every other lock of the transaction (names, artifact rows), so two writers
-never wait for each other in a cycle.
+sums ``stats_totals`` and ``stats_deltas`` in one statement (one snapshot); and a *fold* (by the
+write whose delta rows pass a multiple of :data:`FOLD_EVERY` in ``seq`` order, whichever process
+it is, or by a reader that met more than :data:`FOLD_AT` delta rows) moves the committed deltas
+into ``stats_totals`` in its own short transaction, under a try-lock (a busy fold is skipped,
+never waited for) that only reindex and other folds take. The one row writers do update in
+place is a blob's row, and only writers of that same content contend for it: each locks the
+rows of its blob keys in sorted order, in one statement, after every other lock of its
+transaction (names, artifact rows) and after the journal append, so these locks are held for
+the commit alone and two writers never wait for each other in a cycle.
 
 Exactness: every change goes through :func:`artifacts_inserted` / :func:`artifacts_deleted` in
 the transaction that inserts or deletes the rows; edits change no figure (type, model and
@@ -43,8 +44,9 @@ from . import schema as S
 __all__ = ["FOLD_AT", "FOLD_EVERY", "artifacts_deleted", "artifacts_inserted", "fold", "from_rows", "read",
            "recompute"]
 
-#: Writes (of one catalog object) that changed the statistics between two folds.
-FOLD_EVERY = 64
+#: Delta rows between two folds: the write whose rows pass a multiple of it (in ``seq`` order,
+#: whichever process wrote them) folds, after its commit (a put of one row appends 3 or 4).
+FOLD_EVERY = 256
 #: Delta rows a reader may find before it folds them (after answering).
 FOLD_AT = 2048
 _CHUNK = 400  # rows per multi-row statement: 6 parameters each, under SQLite's 32766
@@ -81,11 +83,15 @@ class _Deltas:
             if a.model_id:  # artifacts without a model are left out of the per-model counts
                 self.add("model", a.model_id, sign, sign * a.size)
 
-    def write(self, conn: sa.Connection) -> None:
+    def write(self, conn: sa.Connection) -> bool:
+        """Append the changes as delta rows; return whether their ``seq`` passed a multiple of
+        :data:`FOLD_EVERY` (then a fold is due)."""
         rows = [{"dim": d, "key": k, "n": v[0], "size": v[1], "stored": v[2]}
                 for (d, k), v in sorted(self.by_key.items()) if any(v)]
-        if rows:
-            conn.execute(sa.insert(S.stats_deltas), rows)
+        if not rows:
+            return False
+        seqs = [int(r[0]) for r in conn.execute(_APPEND, rows)]
+        return min(seqs) // FOLD_EVERY != (max(seqs) + 1) // FOLD_EVERY
 
 
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -136,6 +142,7 @@ def _lock_blobs(conn: sa.Connection, if_new: dict[str, BlobState]) -> dict[str, 
     return out
 
 
+_APPEND = sa.insert(S.stats_deltas).returning(S.stats_deltas.c.seq)
 _SELECT_BLOBS = sa.select(
     S.stats_blobs.c.blob_key, S.stats_blobs.c.size, S.stats_blobs.c.stored_size, S.stats_blobs.c.codec,
     S.stats_blobs.c.refs, S.stats_blobs.c.mixed,
@@ -203,10 +210,11 @@ def _by_blob(arts: Iterable[Artifact]) -> dict[str, list[Blob]]:
     return out
 
 
-def artifacts_inserted(conn: sa.Connection, arts: Sequence[Artifact]) -> None:
-    """Inside the write transaction that inserted ``arts``: count them in (their rows are in)."""
+def artifacts_inserted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
+    """Inside the write transaction that inserted ``arts``: count them in (their rows are in).
+    Returns whether a fold is due once the transaction has committed (:func:`fold`)."""
     if not arts:
-        return
+        return False
     deltas = _Deltas()
     deltas.artifacts(arts, 1)
     groups = _by_blob(arts)
@@ -225,13 +233,14 @@ def artifacts_inserted(conn: sa.Connection, arts: Sequence[Artifact]) -> None:
             new[k] = (fig, refs + len(groups[k]), mixed or disagree)
             deltas.blob(cur, fig)
     _save_blobs(conn, new)
-    deltas.write(conn)
+    return deltas.write(conn)
 
 
-def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> None:
-    """Inside the write transaction that deleted ``arts``: count them out (their rows are gone)."""
+def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
+    """Inside the write transaction that deleted ``arts``: count them out (their rows are gone).
+    Returns whether a fold is due once the transaction has committed (:func:`fold`)."""
     if not arts:
-        return
+        return False
     deltas = _Deltas()
     deltas.artifacts(arts, -1)
     groups = _by_blob(arts)
@@ -252,7 +261,7 @@ def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> None:
             new[k] = (cur, left, False)
         deltas.blob(old, new[k][0] if new[k][1] > 0 else None)
     _save_blobs(conn, new)
-    deltas.write(conn)
+    return deltas.write(conn)
 
 
 def _lock_fold(conn: sa.Connection, wait: bool) -> bool:
