@@ -188,6 +188,7 @@ stats_blobs = sa.Table(
     sa.Column("codec", _S(32), nullable=False),
     sa.Column("refs", sa.BigInteger, nullable=False),
     sa.Column("mixed", sa.Integer, nullable=False, server_default="0"),
+    sqlite_with_rowid=False,  # one B-tree keyed by blob_key, not a rowid table plus its key's index
 )
 
 # Counters per dimension: ("total", "") counts artifacts (n) and their bytes (size);
