@@ -104,8 +104,11 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     return lite_insert(table)
 
 
-def _merge(figures: Iterable[Blob]) -> tuple[Blob, bool]:
+def _merge(figures: Sequence[Blob]) -> tuple[Blob, bool]:
     """The GROUP BY figures of rows with these figures, and whether they disagree."""
+    first = figures[0]
+    if len(figures) == 1 or all(f == first for f in figures):
+        return first, False
     distinct = set(figures)
     size = max(f[0] for f in distinct)
     stored = max(f[1] for f in distinct)
@@ -188,7 +191,7 @@ def _recount(conn: sa.Connection, key: str) -> tuple[Blob | None, int, bool]:
     ).all()
     if not rows:
         return None, 0, False
-    figures, mixed = _merge((int(s), int(st), str(c)) for s, st, c, _n in rows)
+    figures, mixed = _merge([(int(s), int(st), str(c)) for s, st, c, _n in rows])
     return figures, sum(int(r[3]) for r in rows), mixed
 
 
