@@ -83,11 +83,14 @@ class _Deltas:
             if a.model_id:  # artifacts without a model are left out of the per-model counts
                 self.add("model", a.model_id, sign, sign * a.size)
 
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"dim": d, "key": k, "n": v[0], "size": v[1], "stored": v[2]}
+                for (d, k), v in sorted(self.by_key.items()) if any(v)]
+
     def write(self, conn: sa.Connection) -> bool:
         """Append the changes as delta rows; return whether their ``seq`` passed a multiple of
         :data:`FOLD_EVERY` (then a fold is due)."""
-        rows = [{"dim": d, "key": k, "n": v[0], "size": v[1], "stored": v[2]}
-                for (d, k), v in sorted(self.by_key.items()) if any(v)]
+        rows = self.rows()
         if not rows:
             return False
         seqs = [int(r[0]) for r in conn.execute(_APPEND, rows)]
@@ -213,6 +216,75 @@ def _by_blob(arts: Iterable[Artifact]) -> dict[str, list[Blob]]:
     return out
 
 
+def _insert_new_pg(conn: sa.Connection, if_new: dict[str, BlobState], deltas: _Deltas) -> tuple[
+        dict[str, BlobState], bool]:
+    """PostgreSQL: in one statement per chunk of sorted keys, make the rows of new blob keys
+    (with ``if_new``'s state) and lock the existing ones (the no-op update of ``ON CONFLICT``;
+    ``xmax = 0`` tells a row made now), append ``deltas`` (the artifacts' counters) and the
+    codec counters of the new blobs. Returns the state of the blobs that existed, whose rows are
+    left to update, and whether a fold is due. One round trip for a put of new content."""
+    keys = sorted(if_new)
+    existing: dict[str, BlobState] = {}
+    drows = deltas.rows()
+    due = False
+    for i in range(0, len(keys), _CHUNK):
+        p: dict[str, Any] = {}
+        vals = []
+        for j, k in enumerate(keys[i : i + _CHUNK]):
+            (size, stored, codec), refs, mixed = if_new[k]
+            vals.append(f"(:k{j}, :s{j}, :t{j}, :c{j}, :r{j}, :m{j})")
+            p.update({f"k{j}": k, f"s{j}": size, f"t{j}": stored, f"c{j}": codec, f"r{j}": refs, f"m{j}": int(mixed)})
+        parts = []
+        if i == 0 and drows:
+            dv = []
+            for j, r in enumerate(drows):
+                dv.append(f"(CAST(:dd{j} AS VARCHAR), CAST(:dk{j} AS VARCHAR), CAST(:dn{j} AS BIGINT), "
+                          f"CAST(:ds{j} AS BIGINT), CAST(:dt{j} AS BIGINT))")
+                p.update({f"dd{j}": r["dim"], f"dk{j}": r["key"], f"dn{j}": r["n"], f"ds{j}": r["size"],
+                          f"dt{j}": r["stored"]})
+            parts.append(f"SELECT * FROM (VALUES {', '.join(dv)}) AS v (dim, key, n, size, stored)")
+        parts.append("SELECT CAST('codec' AS VARCHAR), codec, count(*), sum(size), sum(stored_size) FROM b "
+                     "WHERE fresh GROUP BY codec")
+        sql = (
+            "WITH b AS (INSERT INTO stats_blobs AS sb (blob_key, size, stored_size, codec, refs, mixed) "
+            f"VALUES {', '.join(vals)} ON CONFLICT (blob_key) DO UPDATE SET refs = sb.refs "
+            "RETURNING sb.blob_key, sb.size, sb.stored_size, sb.codec, sb.refs, sb.mixed, "
+            "CAST(sb.xmax AS TEXT) = '0' AS fresh), "
+            f"d AS (INSERT INTO stats_deltas (dim, key, n, size, stored) {' UNION ALL '.join(parts)} RETURNING seq) "
+            "SELECT b.blob_key, b.size, b.stored_size, b.codec, b.refs, b.mixed, b.fresh, "
+            "(SELECT min(seq) FROM d), (SELECT max(seq) FROM d) FROM b"
+        )
+        for k, size, stored, codec, refs, mixed, fresh, lo, hi in conn.execute(sa.text(sql), p):
+            if not fresh:
+                existing[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
+            if lo is not None and int(lo) // FOLD_EVERY != (int(hi) + 1) // FOLD_EVERY:
+                due = True
+    return existing, due
+
+
+def _insert_new_sqlite(conn: sa.Connection, if_new: dict[str, BlobState]) -> dict[str, BlobState]:
+    """SQLite (whose write transaction excludes every other writer): make the rows of new blob
+    keys with ``if_new``'s state; return the state of those that existed."""
+    params = [{"blob_key": k, "size": st[0][0], "stored_size": st[0][1], "codec": st[0][2], "refs": st[1],
+               "mixed": int(st[2])} for k, st in sorted(if_new.items())]
+    made = {str(r[0]) for r in conn.execute(_insert_if_new(conn), params)}
+    rest = sorted(k for k in if_new if k not in made)
+    existing: dict[str, BlobState] = {}
+    for i in range(0, len(rest), _CHUNK):
+        for k, size, stored, codec, refs, mixed in conn.execute(_SELECT_BLOBS, {"keys": rest[i : i + _CHUNK]}):
+            existing[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
+    return existing
+
+
+def _insert_if_new(conn: sa.Connection) -> Any:
+    key = (conn.dialect.name, "if_new")
+    if key not in _STATEMENTS:
+        b = S.stats_blobs
+        _STATEMENTS[key] = _insert(conn, b).on_conflict_do_nothing(index_elements=[b.c.blob_key]).returning(
+            b.c.blob_key)
+    return _STATEMENTS[key]
+
+
 def artifacts_inserted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
     """Inside the write transaction that inserted ``arts``: count them in (their rows are in).
     Returns whether a fold is due once the transaction has committed (:func:`fold`)."""
@@ -225,18 +297,26 @@ def artifacts_inserted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
     for k, rows in groups.items():
         fig, disagree = _merge(rows)
         if_new[k] = (fig, len(rows), disagree)
+    due = False
+    if conn.dialect.name == "postgresql":
+        existing, due = _insert_new_pg(conn, if_new, deltas)
+        deltas = _Deltas()  # appended: what follows is the change of the blobs that existed
+    else:
+        existing = _insert_new_sqlite(conn, if_new)
+        for k in if_new:
+            if k not in existing:
+                deltas.blob(None, if_new[k][0])
     new: dict[str, BlobState] = {}
-    for k, ((cur, refs, mixed), fresh) in _lock_blobs(conn, if_new).items():
-        if fresh or refs <= 0:  # new content (refs 0: a row that lost track, replaced)
+    for k, (cur, refs, mixed) in existing.items():
+        if refs <= 0:  # a row that lost track: replaced
+            new[k] = if_new[k]
             deltas.blob(None, if_new[k][0])
-            if not (fresh and conn.dialect.name == "postgresql"):
-                new[k] = if_new[k]
         else:
             fig, disagree = _merge([cur, *groups[k]])
             new[k] = (fig, refs + len(groups[k]), mixed or disagree)
             deltas.blob(cur, fig)
     _save_blobs(conn, new)
-    return deltas.write(conn)
+    return deltas.write(conn) or due
 
 
 def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
