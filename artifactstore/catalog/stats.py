@@ -122,29 +122,25 @@ def _merge(figures: Sequence[Blob]) -> tuple[Blob, bool]:
 BlobState = tuple[Blob, int, bool]  # (figures, refs, mixed) of a stats_blobs row
 
 
-def _lock_blobs(conn: sa.Connection, if_new: dict[str, BlobState]) -> dict[str, tuple[BlobState, bool]]:
-    """Lock the ``stats_blobs`` rows of these keys, in sorted order; return each one's state as
-    it was, and whether it is new: then it has no row yet on SQLite, and on PostgreSQL it has
-    just been made with the state ``if_new[key]`` (nothing left to write).
+def _lock_blobs(conn: sa.Connection, if_missing: dict[str, BlobState]) -> dict[str, BlobState]:
+    """Lock the ``stats_blobs`` rows of these keys (a delete's), in sorted order; return each
+    one's state (``if_missing[key]``, with ``refs`` 0, for a key without a row: figures that
+    lost track, recounted by the caller).
 
-    PostgreSQL: one ``INSERT .. ON CONFLICT DO UPDATE`` of the sorted keys (the no-op update
-    locks the row it meets, the insert the row it makes; ``xmax = 0`` tells the two apart), so
-    two writers of the same blobs wait for each other at most one way round, and a put of new
-    content writes its rows in that one statement. SQLite: a plain read (the write transaction,
-    ``BEGIN IMMEDIATE``, excludes every other writer)."""
-    out: dict[str, tuple[BlobState, bool]] = {}
-    keys = sorted(if_new)
-    if conn.dialect.name == "sqlite":
-        for i in range(0, len(keys), _CHUNK):
-            for k, size, stored, codec, refs, mixed in conn.execute(_SELECT_BLOBS, {"keys": keys[i : i + _CHUNK]}):
-                out[str(k)] = (((int(size), int(stored), str(codec)), int(refs), bool(mixed)), False)
-        for k in keys:
-            out.setdefault(k, (if_new[k], True))
-        return out
-    params = [{"blob_key": k, "size": if_new[k][0][0], "stored_size": if_new[k][0][1], "codec": if_new[k][0][2],
-               "refs": if_new[k][1], "mixed": int(if_new[k][2])} for k in keys]
-    for k, size, stored, codec, refs, mixed, fresh in conn.execute(_lock_statement(conn), params):
-        out[str(k)] = (((int(size), int(stored), str(codec)), int(refs), bool(mixed)), bool(fresh))
+    PostgreSQL: ``SELECT .. ORDER BY blob_key FOR UPDATE`` (rows are locked in the order they
+    come out), in sorted chunks, so two writers of the same blobs wait for each other at most
+    one way round. SQLite: a plain read (the write transaction, ``BEGIN IMMEDIATE``, excludes
+    every other writer)."""
+    keys = sorted(if_missing)
+    stmt = _SELECT_BLOBS
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.order_by(S.stats_blobs.c.blob_key).with_for_update()
+    out: dict[str, BlobState] = {}
+    for i in range(0, len(keys), _CHUNK):
+        for k, size, stored, codec, refs, mixed in conn.execute(stmt, {"keys": keys[i : i + _CHUNK]}):
+            out[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
+    for k in keys:
+        out.setdefault(k, if_missing[k])
     return out
 
 
@@ -154,19 +150,6 @@ _SELECT_BLOBS = sa.select(
     S.stats_blobs.c.refs, S.stats_blobs.c.mixed,
 ).where(S.stats_blobs.c.blob_key.in_(sa.bindparam("keys", expanding=True)))
 _STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
-def _lock_statement(conn: sa.Connection) -> Any:
-    """The row-locking upsert of :func:`_lock_blobs`, built once per dialect (executed with many
-    parameter sets: SQLAlchemy sends them as multi-row ``VALUES`` in the order given)."""
-    key = (conn.dialect.name, "lock")
-    if key not in _STATEMENTS:
-        b = S.stats_blobs
-        _STATEMENTS[key] = _insert(conn, b).on_conflict_do_update(
-            index_elements=[b.c.blob_key], set_={"refs": b.c.refs}
-        ).returning(b.c.blob_key, b.c.size, b.c.stored_size, b.c.codec, b.c.refs, b.c.mixed,
-                    sa.literal_column("xmax").cast(sa.Text) == "0", sort_by_parameter_order=True)
-    return _STATEMENTS[key]
 
 
 def _save_statement(conn: sa.Connection) -> Any:
@@ -205,7 +188,9 @@ def _save_blobs(conn: sa.Connection, new: Mapping[str, tuple[Blob | None, int, b
         conn.execute(sa.delete(b).where(b.c.blob_key.in_(gone[i : i + _CHUNK])))
     kept = [{"blob_key": k, "size": f[0], "stored_size": f[1], "codec": f[2], "refs": refs, "mixed": int(m)}
             for k, (f, refs, m) in sorted(new.items()) if f is not None and refs > 0]
-    if kept:
+    if kept and conn.dialect.name == "postgresql":
+        conn.execute(_PG_SAVE, _arrays(kept, ("blob_key", "size", "stored_size", "codec", "refs", "mixed")))
+    elif kept:
         conn.execute(_save_statement(conn), kept)
 
 
@@ -216,49 +201,58 @@ def _by_blob(arts: Iterable[Artifact]) -> dict[str, list[Blob]]:
     return out
 
 
+def _arrays(rows: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> dict[str, list[Any]]:
+    return {c: [r[c] for r in rows] for c in cols}
+
+
+# PostgreSQL statements taking one array per column (``unnest ... WITH ORDINALITY ORDER BY``: the
+# rows go in, and get locked, in the order of the arrays): constant text, prepared by the driver,
+# six parameters whatever the batch's size.
+_PG_BLOBS_IN = ("unnest(CAST(:blob_key AS VARCHAR[]), CAST(:size AS BIGINT[]), CAST(:stored_size AS BIGINT[]), "
+                "CAST(:codec AS VARCHAR[]), CAST(:refs AS BIGINT[]), CAST(:mixed AS INTEGER[])) "
+                "WITH ORDINALITY AS v (blob_key, size, stored_size, codec, refs, mixed, ord)")
+_PG_PUT = sa.text(
+    "WITH b AS (INSERT INTO stats_blobs AS sb (blob_key, size, stored_size, codec, refs, mixed) "
+    f"SELECT blob_key, size, stored_size, codec, refs, mixed FROM {_PG_BLOBS_IN} ORDER BY ord "
+    "ON CONFLICT (blob_key) DO UPDATE SET refs = sb.refs "
+    "RETURNING sb.blob_key, sb.size, sb.stored_size, sb.codec, sb.refs, sb.mixed, "
+    "CAST(sb.xmax AS TEXT) = '0' AS fresh), "
+    "d AS (INSERT INTO stats_deltas (dim, key, n, size, stored) "
+    "SELECT * FROM unnest(CAST(:d_dim AS VARCHAR[]), CAST(:d_key AS VARCHAR[]), CAST(:d_n AS BIGINT[]), "
+    "CAST(:d_size AS BIGINT[]), CAST(:d_stored AS BIGINT[])) "
+    "UNION ALL SELECT CAST('codec' AS VARCHAR), codec, count(*), sum(size), sum(stored_size) FROM b "
+    "WHERE fresh GROUP BY codec "
+    "RETURNING seq) "
+    "SELECT b.blob_key, b.size, b.stored_size, b.codec, b.refs, b.mixed, b.fresh, "
+    "(SELECT min(seq) FROM d), (SELECT max(seq) FROM d) FROM b"
+)
+_PG_SAVE = sa.text(
+    "INSERT INTO stats_blobs AS sb (blob_key, size, stored_size, codec, refs, mixed) "
+    f"SELECT blob_key, size, stored_size, codec, refs, mixed FROM {_PG_BLOBS_IN} ORDER BY ord "
+    "ON CONFLICT (blob_key) DO UPDATE SET size = excluded.size, stored_size = excluded.stored_size, "
+    "codec = excluded.codec, refs = excluded.refs, mixed = excluded.mixed"
+)
+
+
 def _insert_new_pg(conn: sa.Connection, if_new: dict[str, BlobState], deltas: _Deltas) -> tuple[
         dict[str, BlobState], bool]:
-    """PostgreSQL: in one statement per chunk of sorted keys, make the rows of new blob keys
-    (with ``if_new``'s state) and lock the existing ones (the no-op update of ``ON CONFLICT``;
-    ``xmax = 0`` tells a row made now), append ``deltas`` (the artifacts' counters) and the
+    """PostgreSQL: in one statement, make the rows of new blob keys (with ``if_new``'s state)
+    and lock the existing ones (the no-op update of ``ON CONFLICT``; ``xmax = 0`` tells a row
+    made now), in sorted key order, and append ``deltas`` (the artifacts' counters) and the
     codec counters of the new blobs. Returns the state of the blobs that existed, whose rows are
     left to update, and whether a fold is due. One round trip for a put of new content."""
-    keys = sorted(if_new)
+    blobs = [{"blob_key": k, "size": st[0][0], "stored_size": st[0][1], "codec": st[0][2], "refs": st[1],
+              "mixed": int(st[2])} for k, st in sorted(if_new.items())]
+    params: dict[str, list[Any]] = _arrays(blobs, ("blob_key", "size", "stored_size", "codec", "refs", "mixed"))
+    for c, v in _arrays(deltas.rows(), ("dim", "key", "n", "size", "stored")).items():
+        params["d_" + c] = v
     existing: dict[str, BlobState] = {}
-    drows = deltas.rows()
     due = False
-    for i in range(0, len(keys), _CHUNK):
-        p: dict[str, Any] = {}
-        vals = []
-        for j, k in enumerate(keys[i : i + _CHUNK]):
-            (size, stored, codec), refs, mixed = if_new[k]
-            vals.append(f"(:k{j}, :s{j}, :t{j}, :c{j}, :r{j}, :m{j})")
-            p.update({f"k{j}": k, f"s{j}": size, f"t{j}": stored, f"c{j}": codec, f"r{j}": refs, f"m{j}": int(mixed)})
-        parts = []
-        if i == 0 and drows:
-            dv = []
-            for j, r in enumerate(drows):
-                dv.append(f"(CAST(:dd{j} AS VARCHAR), CAST(:dk{j} AS VARCHAR), CAST(:dn{j} AS BIGINT), "
-                          f"CAST(:ds{j} AS BIGINT), CAST(:dt{j} AS BIGINT))")
-                p.update({f"dd{j}": r["dim"], f"dk{j}": r["key"], f"dn{j}": r["n"], f"ds{j}": r["size"],
-                          f"dt{j}": r["stored"]})
-            parts.append(f"SELECT * FROM (VALUES {', '.join(dv)}) AS v (dim, key, n, size, stored)")
-        parts.append("SELECT CAST('codec' AS VARCHAR), codec, count(*), sum(size), sum(stored_size) FROM b "
-                     "WHERE fresh GROUP BY codec")
-        sql = (
-            "WITH b AS (INSERT INTO stats_blobs AS sb (blob_key, size, stored_size, codec, refs, mixed) "
-            f"VALUES {', '.join(vals)} ON CONFLICT (blob_key) DO UPDATE SET refs = sb.refs "
-            "RETURNING sb.blob_key, sb.size, sb.stored_size, sb.codec, sb.refs, sb.mixed, "
-            "CAST(sb.xmax AS TEXT) = '0' AS fresh), "
-            f"d AS (INSERT INTO stats_deltas (dim, key, n, size, stored) {' UNION ALL '.join(parts)} RETURNING seq) "
-            "SELECT b.blob_key, b.size, b.stored_size, b.codec, b.refs, b.mixed, b.fresh, "
-            "(SELECT min(seq) FROM d), (SELECT max(seq) FROM d) FROM b"
-        )
-        for k, size, stored, codec, refs, mixed, fresh, lo, hi in conn.execute(sa.text(sql), p):
-            if not fresh:
-                existing[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
-            if lo is not None and int(lo) // FOLD_EVERY != (int(hi) + 1) // FOLD_EVERY:
-                due = True
+    for k, size, stored, codec, refs, mixed, fresh, lo, hi in conn.execute(_PG_PUT, params):
+        if not fresh:
+            existing[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
+        if lo is not None and int(lo) // FOLD_EVERY != (int(hi) + 1) // FOLD_EVERY:
+            due = True
     return existing, due
 
 
@@ -331,7 +325,7 @@ def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
     current = _lock_blobs(conn, {k: (_merge(v)[0], 0, False) for k, v in groups.items()})
     new: dict[str, tuple[Blob | None, int, bool]] = {}
     for k, rows in groups.items():
-        (cur, refs, mixed), _fresh = current[k]
+        cur, refs, mixed = current[k]
         old = cur if refs > 0 else None
         left = refs - len(rows)
         if left == 0:
