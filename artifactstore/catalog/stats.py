@@ -93,7 +93,11 @@ class _Deltas:
         rows = self.rows()
         if not rows:
             return False
-        seqs = [int(r[0]) for r in conn.execute(_APPEND, rows)]
+        if conn.dialect.name == "postgresql":
+            result = conn.execute(_PG_APPEND, _arrays(rows, ("dim", "key", "n", "size", "stored")))
+        else:
+            result = conn.execute(_APPEND, rows)
+        seqs = [int(r[0]) for r in result]
         return min(seqs) // FOLD_EVERY != (max(seqs) + 1) // FOLD_EVERY
 
 
@@ -225,6 +229,11 @@ _PG_PUT = sa.text(
     "RETURNING seq) "
     "SELECT b.blob_key, b.size, b.stored_size, b.codec, b.refs, b.mixed, b.fresh, "
     "(SELECT min(seq) FROM d), (SELECT max(seq) FROM d) FROM b"
+)
+_PG_APPEND = sa.text(
+    "INSERT INTO stats_deltas (dim, key, n, size, stored) "
+    "SELECT * FROM unnest(CAST(:dim AS VARCHAR[]), CAST(:key AS VARCHAR[]), CAST(:n AS BIGINT[]), "
+    "CAST(:size AS BIGINT[]), CAST(:stored AS BIGINT[])) RETURNING seq"
 )
 _PG_SAVE = sa.text(
     "INSERT INTO stats_blobs AS sb (blob_key, size, stored_size, codec, refs, mixed) "
