@@ -330,7 +330,7 @@ def artifacts_deleted(conn: sa.Connection, arts: Sequence[Artifact]) -> bool:
     deltas = _Deltas()
     deltas.artifacts(arts, -1)
     groups = _by_blob(arts)
-    # a key without a row would be a figure that lost track: made with refs 0, then recounted
+    # a key without a row would be figures that lost track: reported with refs 0, then recounted
     current = _lock_blobs(conn, {k: (_merge(v)[0], 0, False) for k, v in groups.items()})
     new: dict[str, tuple[Blob | None, int, bool]] = {}
     for k, rows in groups.items():
