@@ -118,6 +118,8 @@ def _old_schema(url: str) -> None:
                          "created_at": 1234.5, "tags": ["legacy"], "metadata": {"k": 1}}])
     with c.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_artifacts_episode"))
+        for t in ("stats_blobs", "stats_totals", "stats_deltas"):  # v6's statistics
+            conn.execute(sa.text(f"DROP TABLE {t}"))
         conn.execute(sa.text("DROP INDEX ix_tags_tag_created"))
         conn.execute(sa.text("DROP INDEX ix_metadata_kv_key_value_created"))
         conn.execute(sa.text("ALTER TABLE tags DROP COLUMN created_at"))
@@ -155,6 +157,8 @@ def test_32_workers_migrate_at_once(pg_catalog_url: str, start: str) -> None:
         if start == "old":  # the migration back-filled the copied timestamps
             assert conn.execute(sa.text("select created_at from tags")).scalar() == 1234.5
             assert conn.execute(sa.text("select created_at from metadata_kv")).scalar() == 1234.5
+            # and v6 counted the row there in the maintained statistics
+            assert conn.execute(sa.text("select n from stats_totals where dim = 'total'")).scalar() == 1
     c.close()
 
 

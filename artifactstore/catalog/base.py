@@ -304,7 +304,15 @@ class Catalog(Protocol):
     def stats(self, filters: FindFilters | None = None) -> StoreStats:
         """Aggregate figures over the artifacts matching ``filters``: counts, total original
         size, unique blobs (by ``blob_key``) with their original and stored sizes, stored bytes
-        per codec, counts per artifact type and per model (artifacts without a model left out)."""
+        per codec, counts per artifact type and per model (artifacts without a model left out).
+
+        Exact, in one snapshot: always equal to those figures recomputed from the artifacts
+        :meth:`find` returns, after any sequence of inserts, deletes, edits and rebuilds, and
+        with writers committing concurrently. Called on every listing page of the web UI: without
+        filters (or with only ``None`` values) it must not scan the artifacts. SQLCatalog keeps
+        the unfiltered figures up to date in the write transactions (per-blob reference counts
+        and per-dimension counters, see :mod:`artifactstore.catalog.stats`) and aggregates the
+        matching rows when filtered."""
         ...
 
     def blob_of(self, sha256: str) -> tuple[str, str, int] | None:

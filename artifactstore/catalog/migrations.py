@@ -13,8 +13,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import SchemaVersionError
-from . import search, seed_views
-from .schema import SCHEMA_VERSION, locks, meta, metadata
+from . import search, seed_views, stats
+from .schema import SCHEMA_VERSION, locks, meta, metadata, stats_blobs, stats_deltas, stats_totals
 
 __all__ = ["MIGRATIONS", "current_version", "migrate"]
 
@@ -52,8 +52,15 @@ def _v4_to_v5(conn: sa.Connection) -> None:
     seed_views.create_views(conn)
 
 
+def _v5_to_v6(conn: sa.Connection) -> None:
+    # the maintained statistics (catalog/stats.py), computed from the rows already there
+    metadata.create_all(conn, tables=[stats_blobs, stats_totals, stats_deltas], checkfirst=True)
+    stats.recompute(conn)
+
+
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+                                                          5: _v5_to_v6}
 
 
 def current_version(conn: sa.Connection) -> int:

@@ -20,11 +20,15 @@ __all__ = [
            "metadata",
            "metadata_kv",
            "names",
+           "stats_blobs",
+           "stats_deltas",
+           "stats_totals",
            "tags",
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 5  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views
+SCHEMA_VERSION = 6  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views;
+# v6: the maintained statistics (stats_blobs, stats_totals, stats_deltas; catalog/stats.py)
 
 metadata = sa.MetaData()
 _S = sa.String
@@ -60,6 +64,9 @@ sa.Index("ix_artifacts_model_created", artifacts.c.model_id, artifacts.c.created
 sa.Index("ix_artifacts_type_created", artifacts.c.artifact_type, artifacts.c.created_at)
 sa.Index("ix_artifacts_eval_created", artifacts.c.evaluation_id, artifacts.c.created_at)
 sa.Index("ix_artifacts_sha", artifacts.c.sha256)
+# No index on blob_key: a covering (blob_key, size, stored_size, codec) index would serve only the
+# unfiltered blob group-by, which the maintained statistics replaced (a filtered one walks the
+# filter's index), and cost a batch insert ~15% (measured for schema v6, benchmarks/bench_stats.py).
 # v2: episode lookups (failure analysis asks "everything for episode X")
 sa.Index("ix_artifacts_episode", artifacts.c.episode_id, artifacts.c.created_at)
 
@@ -162,4 +169,53 @@ locks = sa.Table(
     metadata,
     sa.Column("name", _S(64), primary_key=True),
     sa.Column("counter", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# v6: the statistics of the whole catalog, kept up to date in every write transaction that changes
+# the artifacts (catalog/stats.py), so that an unfiltered stats() reads a few rows instead of
+# aggregating all of them.
+#
+# One row per blob key still referenced by an artifact: how many artifacts reference it (refs) and
+# the blob's figures as a GROUP BY blob_key would compute them (the largest size, stored size and
+# codec among its rows). ``mixed`` is 1 once two of its rows disagreed on those figures (never, as
+# the store writes them): then removing one of its rows recounts the blob from the rows.
+stats_blobs = sa.Table(
+    "stats_blobs",
+    metadata,
+    sa.Column("blob_key", _S(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored_size", sa.BigInteger, nullable=False),
+    sa.Column("codec", _S(32), nullable=False),
+    sa.Column("refs", sa.BigInteger, nullable=False),
+    sa.Column("mixed", sa.Integer, nullable=False, server_default="0"),
+    sqlite_with_rowid=False,  # one B-tree keyed by blob_key, not a rowid table plus its key's index
+)
+
+# Counters per dimension: ("total", "") counts artifacts (n) and their bytes (size);
+# ("type", t) and ("model", m) count the artifacts of a type / model and their bytes; ("codec", c)
+# counts the unique blobs stored with codec c (n), their original bytes (size) and their stored
+# bytes (stored). The figure of a counter is the sum of its folded row here and of its rows in
+# stats_deltas.
+stats_totals = sa.Table(
+    "stats_totals",
+    metadata,
+    sa.Column("dim", _S(16), primary_key=True),
+    sa.Column("key", _S(255), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored", sa.BigInteger, nullable=False),
+)
+
+# Append-only changes to stats_totals, one row per counter a write transaction changed: writers only
+# ever insert here (no row two writers both update, so no lock between them); a fold moves them
+# into stats_totals now and then (catalog/stats.py).
+stats_deltas = sa.Table(
+    "stats_deltas",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("dim", _S(16), nullable=False),
+    sa.Column("key", _S(255), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored", sa.BigInteger, nullable=False),
 )

@@ -20,6 +20,7 @@ from ..models import Artifact, StoreStats
 from ..redact import redact_url
 from . import schema as S
 from . import search as fts
+from . import stats as agg
 from .base import Catalog, CatalogContents, FindFilters, JournalBatch
 from .evaluations import EvaluationTables
 from .leases import REINDEXED_KEY, SYNC_PENDING_KEY, LeaseTables, exclude_writers, lock_for_reindex, note_journal
@@ -254,6 +255,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         call ``before_commit`` with the finished records, then commit — all atomically
         (see :meth:`Catalog.insert_artifacts <artifactstore.catalog.base.Catalog.insert_artifacts>`)."""
 
+        fold_due = [False]
+
         def txn(conn: sa.Connection) -> list[Artifact]:
             counts: dict[str, int] = {}
             for r in rows:
@@ -289,9 +292,14 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             fts.index_artifacts(conn, [fts.document_of(a) for a in out])
             if before_commit is not None:
                 note_journal(conn, before_commit(out))
+            # last: the blob rows it locks are held for the commit only (catalog/stats.py)
+            fold_due[0] = agg.artifacts_inserted(conn, out)
             return out
 
-        return self.write(txn)
+        inserted = self.write(txn)
+        if fold_due[0]:
+            self.fold_stats()
+        return inserted
 
     def get(self, artifact_id: str) -> Artifact | None:
         def q(conn: sa.Connection) -> Artifact | None:
@@ -515,6 +523,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     def delete_artifacts(
         self, ids: Sequence[str], before_commit: Callable[[list[Artifact]], JournalBatch | None] | None = None
     ) -> list[Artifact]:
+        fold_due = [False]
+
         def txn(conn: sa.Connection) -> list[Artifact]:
             found: list[Artifact] = []
             for i in range(0, len(ids), _IN_CHUNK):
@@ -531,9 +541,13 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                 conn.execute(sa.delete(S.artifacts).where(S.artifacts.c.id.in_(chunk)))
             if before_commit is not None and found:
                 note_journal(conn, before_commit(found))
+            fold_due[0] = agg.artifacts_deleted(conn, found)
             return found
 
-        return self.write(txn)
+        deleted = self.write(txn)
+        if fold_due[0]:
+            self.fold_stats()
+        return deleted
 
     # --- aliases -------------------------------------------------------------------------
 
@@ -621,45 +635,34 @@ class SQLCatalog(EvaluationTables, LeaseTables):
     # --- statistics ----------------------------------------------------------------------
 
     def stats(self, filters: FindFilters | None = None) -> StoreStats:
-        a = S.artifacts.c
+        """Statistics of the artifacts matching ``filters``. Without a condition, read from the
+        figures every write keeps up to date (a few rows, :mod:`artifactstore.catalog.stats`);
+        with one, aggregated from the matching rows (:meth:`stats_from_rows`)."""
         where = self._where(filters or {})
+        if where:
+            return self.read(lambda conn: agg.from_rows(conn, where))
+        result, deltas = self.read(agg.read)
+        if deltas > agg.FOLD_AT:
+            self.fold_stats()
+        return result
 
-        def q(conn: sa.Connection) -> StoreStats:
-            n, total = conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(a.size), 0)).where(*where)
-            ).one()
-            blobs = (
-                sa.select(a.blob_key, sa.func.max(a.size).label("size"), sa.func.max(a.stored_size).label("stored"),
-                          sa.func.max(a.codec).label("codec"))
-                .where(*where).group_by(a.blob_key).subquery()
-            )
-            nb, usize, stored = conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0),
-                          sa.func.coalesce(sa.func.sum(blobs.c.stored), 0))
-            ).one()
-            by_codec = dict(
-                conn.execute(sa.select(blobs.c.codec, sa.func.sum(blobs.c.stored)).group_by(blobs.c.codec)).all()
-            )
-            by_type: dict[Any, Any] = dict(
-                conn.execute(
-                    sa.select(a.artifact_type, sa.func.count()).where(*where).group_by(a.artifact_type)
-                ).all()
-            )
-            by_model: dict[Any, Any] = dict(
-                conn.execute(
-                    sa.select(a.model_id, sa.func.count()).where(*where, a.model_id.is_not(None))
-                    .group_by(a.model_id)
-                ).all()
-            )
-            return StoreStats(
-                total_artifacts=int(n), total_size_bytes=int(total), unique_blobs=int(nb),
-                unique_size_bytes=int(usize), stored_size_bytes=int(stored),
-                artifacts_by_type={str(k): int(v) for k, v in by_type.items()},
-                artifacts_by_model={str(k): int(v) for k, v in by_model.items() if k},
-                bytes_by_codec={str(k): int(v) for k, v in by_codec.items()},
-            )
+    def stats_from_rows(self, filters: FindFilters | None = None) -> StoreStats:
+        """:meth:`stats` aggregated from the artifact rows themselves, whatever the filters: the
+        reference the maintained figures must equal (tests, benchmarks); SQLCatalog's own."""
+        where = self._where(filters or {})
+        return self.read(lambda conn: agg.from_rows(conn, where))
 
-        return self.read(q)
+    def fold_stats(self) -> int:
+        """Fold the statistics' delta rows into their totals (see :func:`artifactstore.catalog.stats.fold`);
+        return how many were folded (0 when another fold or a reindex was at it). SQLCatalog's own:
+        a write calls it after committing the delta row that passes a multiple of
+        :data:`~artifactstore.catalog.stats.FOLD_EVERY`, a reader after summing more than
+        :data:`~artifactstore.catalog.stats.FOLD_AT`."""
+        try:
+            return int(self.write(agg.fold))
+        except CatalogError as exc:  # a fold is housekeeping: the next one catches up
+            log.warning("folding the catalog statistics failed: %s", exc)
+            return 0
 
     # --- reindex -------------------------------------------------------------------------
 
@@ -726,6 +729,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             conn.execute(sa.insert(S.aliases), al)
         if contents.evaluations or contents.champions:
             self.restore_evaluation_rows(conn, contents.evaluations, contents.champions)
+        agg.recompute(conn)
 
     def _is_empty_in(self, conn: sa.Connection) -> bool:
         """Whether the catalog holds no artifact, name, evaluation or champion (a fresh one)."""

@@ -32,8 +32,10 @@ import datetime as _dt
 import hashlib
 import itertools
 import json
+import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -52,7 +54,7 @@ from ..catalog.base import (
 from ..catalog.search import parse_query
 from ..errors import CatalogError, InvalidInputError
 from ..ids import new_id
-from ..models import Artifact, ChampionRecord
+from ..models import Artifact, ChampionRecord, StoreStats
 
 __all__ = ["CatalogTests"]
 
@@ -111,6 +113,21 @@ def _matches(a: Artifact, f: FindFilters) -> bool:
         if k not in a.metadata or _canon(a.metadata[k]) != _canon(v):
             return False
     return True
+
+
+def _expected_stats(arts: Sequence[Artifact]) -> StoreStats:
+    """The reference statistics of ``arts`` (rows sharing a blob share its figures)."""
+    blobs = {a.blob_key: a for a in arts}
+    by_codec: dict[str, int] = {}
+    for b in blobs.values():
+        by_codec[b.codec] = by_codec.get(b.codec, 0) + b.stored_size
+    return StoreStats(
+        total_artifacts=len(arts), total_size_bytes=sum(a.size for a in arts), unique_blobs=len(blobs),
+        unique_size_bytes=sum(b.size for b in blobs.values()),
+        stored_size_bytes=sum(b.stored_size for b in blobs.values()),
+        artifacts_by_type=dict(Counter(a.artifact_type for a in arts)),
+        artifacts_by_model=dict(Counter(a.model_id for a in arts if a.model_id)), bytes_by_codec=by_codec,
+    )
 
 
 def _sort_key(order: str) -> tuple[Callable[[Artifact], Any], bool]:
@@ -429,6 +446,84 @@ class CatalogTests:
                     by_model[a.model_id] = by_model.get(a.model_id, 0) + 1
             assert st.artifacts_by_type == by_type
             assert st.artifacts_by_model == by_model
+
+    def test_stats_stay_exact_through_random_changes(self, catalog: Catalog) -> None:
+        """After every step of random sequences of puts, batches, deletes, edits, failed inserts,
+        sync-style ingests (versions reserved, then a rebuild keeping the existing ids) and plain
+        rebuilds, ``stats()`` equals the aggregate recomputed from ``find()``; so do filtered ones."""
+        for seed in range(3):
+            self._random_stats_run(catalog, random.Random(seed), steps=40)
+            catalog.delete_artifacts(_ids(catalog.find({})))
+            assert catalog.stats() == _expected_stats([])
+
+    def _random_stats_run(self, catalog: Catalog, rng: random.Random, steps: int) -> None:
+        contents = [f"blob {i}".encode() * (1 + i % 4) for i in range(10)]
+        codecs = ["zstd", "none", "gzip"]
+
+        def row() -> dict[str, Any]:
+            i = rng.randrange(len(contents))
+            # rows of one content share its blob, sizes and codec, as the store writes them
+            return _row(f"n{rng.randrange(6)}", content=contents[i], codec=codecs[i % 3],
+                        stored_size=len(contents[i]) // (1 + i % 3), created_at=T0 + rng.random() * 100,
+                        artifact_type=rng.choice(["report", "video", "log"]),
+                        model_id=rng.choice([None, "m1", "m2", "m3"]), tags=rng.sample(["x", "y", "z"], 1))
+
+        def check(step: str) -> None:
+            live = catalog.find({})
+            assert catalog.stats() == _expected_stats(live), step
+            for f in ({"model_id": "m1"}, {"tags": "x"}, {"artifact_type": ["video", "log"]}):
+                assert catalog.stats(f) == _expected_stats([a for a in live if _matches(a, f)]), (step, f)
+
+        for _ in range(steps):
+            live = catalog.find({})
+            op = rng.choice(["put", "put", "batch", "batch", "delete", "delete", "edit", "duplicate", "ingest",
+                             "rebuild"])
+            if op == "put":
+                catalog.insert_artifacts([row()])
+            elif op == "batch":
+                catalog.insert_artifacts([row() for _ in range(rng.randrange(1, 9))])
+            elif op == "delete" and live:
+                victims = rng.sample(live, rng.randrange(1, min(4, len(live)) + 1))
+                catalog.delete_artifacts([*_ids(victims), new_id()])
+            elif op == "edit" and live:
+                catalog.update_artifact(rng.choice(live).id, lambda cur: (("edited",), {"k": rng.random()}))
+            elif op == "duplicate" and live:
+                with pytest.raises(CatalogError):  # a failed insert counts nothing
+                    catalog.insert_artifacts([row(), {**row(), "id": rng.choice(live).id}])
+            elif op in ("ingest", "rebuild"):
+                arts = list(live)
+                last = {a.name: a.version for a in sorted(arts, key=lambda a: a.version)}
+                if op == "ingest":  # a sync: numbers reserved, journals copied, then reindexed
+                    arriving = [row() for _ in range(rng.randrange(1, 6))]
+                    first = catalog.reserve_versions(Counter(r["name"] for r in arriving), sync_source="file:///src")
+                    for r in arriving:
+                        v = first[r["name"]]
+                        first[r["name"]] = v + 1
+                        last[r["name"]] = max(last.get(r["name"], 0), v)
+                        arts.append(Artifact(**{k: r[k] for k in ("id", "name", "artifact_type", "sha256", "size",
+                                                                   "stored_size", "codec", "blob_key", "model_id")},
+                                             version=v, tags=tuple(r["tags"]),
+                                             created_at=_dt.datetime.fromtimestamp(r["created_at"], _dt.UTC)))
+                assert catalog.rebuild(lambda _p, arts=arts, last=last: CatalogContents(  # type: ignore[misc]
+                    arts, last_versions=last)) == len(arts)
+            check(op)
+
+    def test_stats_stay_exact_under_concurrent_writers(self, catalog: Catalog) -> None:
+        """Writers putting and deleting artifacts that share blobs, all at once: nothing is
+        lost or counted twice (and, on a shared database, nobody deadlocks)."""
+        contents = [f"shared {i}".encode() for i in range(5)]
+
+        def work(worker: int) -> None:
+            rng = random.Random(worker)
+            for _ in range(8):
+                arts = catalog.insert_artifacts([
+                    _row(f"w{worker % 3}", content=rng.choice(contents), stored_size=3, codec="zstd",
+                         model_id=f"m{rng.randrange(3)}") for _ in range(rng.randrange(1, 6))])
+                catalog.delete_artifacts(_ids(rng.sample(arts, rng.randrange(len(arts) + 1))))
+
+        with ThreadPoolExecutor(self.concurrent_writers) as pool:
+            list(pool.map(work, range(self.concurrent_writers * 2)))
+        assert catalog.stats() == _expected_stats(catalog.find({}))
 
     def test_blob_of_and_referenced_blob_keys(self, catalog: Catalog) -> None:
         r1 = _row("a", content=b"same")
