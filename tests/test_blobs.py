@@ -364,9 +364,12 @@ def test_blob_store_is_the_stores_blob_layer(store: ArtifactStore) -> None:
     assert os.fspath(store.local_root() or "") == os.fspath(store.blobs.local_path("") or "")
 
 
-def test_past_the_pin_limit_leases_are_catalog_rows(store: ArtifactStore) -> None:
-    from artifactstore.blobs import PIN_LIMIT
+def test_past_the_pin_limit_leases_are_catalog_rows(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from artifactstore import blobs
 
+    assert 64 <= blobs.PIN_LIMIT <= 4096
+    PIN_LIMIT = 8
+    monkeypatch.setattr(blobs, "PIN_LIMIT", PIN_LIMIT)
     held = [_publish(store, f"batch member {i}".encode() * 50, "none") for i in range(PIN_LIMIT + 3)]
     res = gc.apply(store, gc.plan(store, ["keep_all"], grace_seconds=0))
     assert res.swept_blobs == 0 and res.skipped_blobs == PIN_LIMIT + 3
