@@ -218,6 +218,7 @@ class LooseLayout(BlobLayout):
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._flock_works: bool | None = None  # probed once, on the first local lock
+        self._probe_lock = threading.Lock()
         self._local = backend.local_path(BLOBS) is not None
         self._made: set[str] = set()  # bucket folders known to exist (they are never removed)
 
@@ -281,9 +282,14 @@ class LooseLayout(BlobLayout):
             path.mkdir(parents=True, exist_ok=True)
             self._made.add(sha256[:2])
         if self._flock_works is None and path.is_dir():
-            self._flock_works = _flock_works(path)
-            if not self._flock_works:
-                return None
+            # One probe, and every caller acts on its result: a thread that read "unknown" while
+            # another found flock missing used to take the flock path beside the others' catalog
+            # claims (two mutexes for one digest: a content stored twice, 1 round in ~240).
+            with self._probe_lock:
+                if self._flock_works is None:
+                    self._flock_works = _flock_works(path)
+        if self._flock_works is False:
+            return None
         return path
 
 

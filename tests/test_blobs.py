@@ -546,3 +546,42 @@ def test_a_failed_claim_drop_after_the_upload_does_not_fail_the_put(tmp_path: Pa
         monkeypatch.undo()
         assert store.read_bytes(art.ref) == b"published despite the failed claim drop"
         assert store.verify().ok
+
+
+def test_every_caller_acts_on_the_one_flock_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A thread that read "not probed yet", then was slow (here: in creating the digest's folder)
+    # while another found flock missing, took the flock path beside the others' catalog claims:
+    # two mutexes for one digest, a content stored twice.
+    import time
+
+    import artifactstore.blobs as blobs_module
+
+    monkeypatch.setattr(blobs_module, "_flock_works", lambda _path: False)
+    calls: list[int] = []
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            time.sleep(0.05)  # every caller but the first is slow
+        real_mkdir(self, *args, **kwargs)
+
+    with artifactstore.open(tmp_path / "s") as s:
+        layout = s.blobs.layout
+        assert isinstance(layout, LooseLayout)
+        results: list[Path | None] = []
+        barrier = threading.Barrier(8)
+
+        def ask() -> None:
+            barrier.wait()
+            results.append(layout.lock_dir("cd" * 32))
+
+        monkeypatch.setattr(Path, "mkdir", mkdir)
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        monkeypatch.undo()
+        assert len(calls) > 1  # the window was open
+        assert results == [None] * 8
