@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,31 @@ def test_cli_search_table_and_json(tmp_path: Path) -> None:
     assert res.exit_code == 0 and res.stdout == "" and "no artifacts match" in res.stderr
     res = runner.invoke(cli, ["--store", str(root), "search", '"'])
     assert res.exit_code == 1 and "invalid search query" in res.stderr
+
+
+def _tokens_reference(text: str) -> list[str]:
+    # the definition, without the ASCII fast path
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return [t[:100] for t in re.findall(r"[^\W_]+", folded)]
+
+
+@pytest.mark.parametrize("text", [
+    "", "ResNet50_v2-final.JSON", "a" * 150 + " b", "ÉCOLE école Straße ﬁnal", "mixed ascii and ünïcödé",
+    "\x00\x7f tabs\tand\nnewlines", "İstanbul ǅ ﬀ", "٣٤ digits ²³",
+])
+def test_tokens_fast_path_matches_the_definition(text: str) -> None:
+    from artifactstore.catalog.search import tokens
+
+    assert tokens(text) == _tokens_reference(text)
+
+
+def test_tokens_of_every_ascii_character_match_the_definition() -> None:
+    from artifactstore.catalog.search import tokens
+
+    every = "".join(chr(i) for i in range(128))
+    for i in range(0, 128, 7):
+        text = every[i:] + every[:i]
+        assert tokens(text) == _tokens_reference(text)

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from ..errors import CatalogError
 from ..ids import new_id
+from . import dbapi
 from . import schema as S
 from .base import JournalBatch
 
@@ -47,6 +48,9 @@ _LOCK_NAMESPACE = 0x6173  # "as": our advisory-lock namespace on PostgreSQL
 _REINDEX_LOCK = 0x72696478  # "ridx": the reindex lock's key in that namespace
 _BATCH = "batch:"
 _CLAIM = "claim:"
+_INSERT_META = sa.insert(S.meta)
+_DELETE_META = sa.delete(S.meta).where(S.meta.c.key == sa.bindparam("key"))
+_DELETE_LEASE = sa.delete(S.inflight).where(S.inflight.c.token == sa.bindparam("token"))
 #: How long a digest's claim (:meth:`LeaseTables.lease_digest`) lasts unless its owner renews it:
 #: the longest a killed writer's claim keeps a writer of the same content waiting.
 CLAIM_SECONDS = 30.0
@@ -176,14 +180,12 @@ class LeaseTables:
     def note_batch(conn: sa.Connection, batch: str, folder: str) -> None:
         """In the transaction that commits journal ``batch`` (of journal ``folder``): remember it
         as pending until its commit marker is written."""
-        conn.execute(sa.insert(S.meta).values(key=_BATCH + batch, value=folder))
+        dbapi.run(conn, _INSERT_META, {"key": _BATCH + batch, "value": folder})
 
     @staticmethod
     def forget_batches(conn: sa.Connection, batches: Sequence[str]) -> None:
         """Drop the pending rows of ``batches`` (their commit markers are written)."""
-        keys = [_BATCH + b for b in batches]
-        for i in range(0, len(keys), 500):
-            conn.execute(sa.delete(S.meta).where(S.meta.c.key.in_(keys[i : i + 500])))
+        dbapi.run_many(conn, _DELETE_META, [{"key": _BATCH + b} for b in batches])
 
     @staticmethod
     def pending_batches_in(conn: sa.Connection) -> list[tuple[str, str]]:
@@ -365,8 +367,7 @@ class LeaseTables:
 
     @staticmethod
     def release_leases(conn: sa.Connection, tokens: list[str]) -> None:
-        if tokens:
-            conn.execute(sa.delete(S.inflight).where(S.inflight.c.token.in_(tokens)))
+        dbapi.run_many(conn, _DELETE_LEASE, [{"token": t} for t in tokens])
 
     def release_leases_now(self, tokens: list[str]) -> None:
         if tokens:

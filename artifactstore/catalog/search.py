@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from ..errors import CatalogError, InvalidInputError, InvalidQueryError
 from ..models import Artifact
+from . import dbapi
 
 __all__ = [
     "CANDIDATES",
@@ -83,6 +84,9 @@ search_docs = sa.Table(
     sa.Column("meta", sa.Text, nullable=False),
 )
 _fts = sa.table("search_fts")
+_INSERT_DOC = sa.insert(search_docs)
+_INSERT_FTS = sa.text("INSERT INTO search_fts(rowid, name, fields, tags, meta) "
+                      "SELECT doc_id, name, fields, tags, meta FROM search_docs WHERE artifact_id = :id")
 
 _SQLITE_DDL = (
     "CREATE TABLE IF NOT EXISTS search_docs (doc_id INTEGER PRIMARY KEY, artifact_id VARCHAR(36) NOT NULL UNIQUE, "
@@ -103,8 +107,11 @@ _PG_DDL = (
 
 def tokens(text: str) -> list[str]:
     """The index's tokens of ``text``: casefolded, diacritics removed, split on non-alphanumerics."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    if text.isascii():  # the common case, the same result: NFKD and casefold of ASCII are lower()
+        folded = text.lower()
+    else:
+        folded = unicodedata.normalize("NFKD", text.casefold())
+        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return [t[:_MAX_TOKEN] for t in _WORD.findall(folded)]
 
 
@@ -341,17 +348,9 @@ def index_artifacts(conn: sa.Connection, docs: Sequence[Mapping[str, str]]) -> N
     """Add these :func:`document` rows to the index (artifacts not indexed yet)."""
     if not docs:
         return
-    conn.execute(sa.insert(search_docs), [dict(d) for d in docs])
+    dbapi.run_many(conn, _INSERT_DOC, [dict(d) for d in docs])
     if conn.dialect.name == "sqlite":
-        ids = [d["artifact_id"] for d in docs]
-        for i in range(0, len(ids), _CHUNK):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO search_fts(rowid, name, fields, tags, meta) "
-                    "SELECT doc_id, name, fields, tags, meta FROM search_docs WHERE artifact_id IN :ids"
-                ).bindparams(sa.bindparam("ids", expanding=True)),
-                {"ids": ids[i : i + _CHUNK]},
-            )
+        dbapi.run_many(conn, _INSERT_FTS, [{"id": d["artifact_id"]} for d in docs])
 
 
 def unindex(conn: sa.Connection, artifact_ids: Sequence[str]) -> None:

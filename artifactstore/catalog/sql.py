@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ..errors import CatalogError, InvalidInputError, MissingDependencyError
 from ..models import Artifact, StoreStats
 from ..redact import redact_url
+from . import dbapi
 from . import schema as S
 from . import search as fts
 from . import stats as agg
@@ -51,6 +52,10 @@ _BLOB_OF = (
     .where(S.artifacts.c.sha256 == sa.bindparam("sha"))
     .limit(1)
 )
+_INSERT_ARTIFACT = sa.insert(S.artifacts)
+_INSERT_TAG = sa.insert(S.tags)
+_INSERT_KV = sa.insert(S.metadata_kv)
+_BUMP: dict[str, Any] = {}  # dialect -> SQLCatalog._bump_version's statement
 _EQ_COLUMNS = ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "name", "sha256")
 
 
@@ -203,6 +208,18 @@ class SQLCatalog(EvaluationTables, LeaseTables):
 
     # --- transactions --------------------------------------------------------------------
 
+    def _bump_version(self) -> Any:
+        """``names`` upsert adding ``last_version`` to a name's counter; returns the new value."""
+        stmt = _BUMP.get(self.dialect)
+        if stmt is None:
+            ins = self._insert(S.names)
+            bumped = S.names.c.last_version + ins.excluded.last_version
+            stmt = ins.on_conflict_do_update(
+                index_elements=[S.names.c.name], set_={"last_version": bumped}
+            ).returning(S.names.c.last_version)
+            _BUMP[self.dialect] = stmt
+        return stmt
+
     def _insert(self, table: sa.Table) -> Any:
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -262,13 +279,9 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             for r in rows:
                 counts[r["name"]] = counts.get(r["name"], 0) + 1
             last: dict[str, int] = {}
+            bump = self._bump_version()
             for name in sorted(counts):  # fixed order: no deadlocks between batches
-                k = counts[name]
-                stmt = self._insert(S.names).values(name=name, last_version=k)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[S.names.c.name], set_={"last_version": S.names.c.last_version + k}
-                ).returning(S.names.c.last_version)
-                last[name] = int(conn.execute(stmt).scalar_one())
+                last[name] = int(dbapi.run(conn, bump, {"name": name, "last_version": counts[name]})[0][0])
             next_v = {n: last[n] - counts[n] + 1 for n in counts}
             out: list[Artifact] = []
             art_rows, tag_rows, kv_rows = [], [], []
@@ -283,12 +296,10 @@ class SQLCatalog(EvaluationTables, LeaseTables):
                              for i, t in enumerate(a.tags)]
                 kv_rows += [{"artifact_id": a.id, "key": k, "value": kv_value(val), "created_at": ts}
                             for k, val in a.metadata.items()]
-            conn.execute(sa.insert(S.artifacts), art_rows)
+            dbapi.run_many(conn, _INSERT_ARTIFACT, art_rows)
             self.release_leases(conn, [t for r in rows for t in r.get("leases", ())])
-            if tag_rows:
-                conn.execute(sa.insert(S.tags), tag_rows)
-            if kv_rows:
-                conn.execute(sa.insert(S.metadata_kv), kv_rows)
+            dbapi.run_many(conn, _INSERT_TAG, tag_rows)
+            dbapi.run_many(conn, _INSERT_KV, kv_rows)
             fts.index_artifacts(conn, [fts.document_of(a) for a in out])
             if before_commit is not None:
                 note_journal(conn, before_commit(out))
@@ -513,8 +524,12 @@ class SQLCatalog(EvaluationTables, LeaseTables):
 
     def blob_of(self, sha256: str) -> tuple[str, str, int] | None:
         """(blob_key, codec, stored_size) of a live blob holding these bytes, if any."""
-        row = self.read_one(_BLOB_OF, {"sha": sha256})
-        return (row[0], row[1], int(row[2])) if row else None
+        try:  # the hot path of every put: the driver's cursor, no transaction (one SELECT)
+            with self.engine.connect() as conn:
+                rows = dbapi.run(conn.execution_options(single_read=True), _BLOB_OF, {"sha": sha256})
+        except sa.exc.DBAPIError as exc:
+            raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}{_hint(exc)}") from exc
+        return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
     def referenced_blob_keys(self) -> set[str]:
         sel = sa.select(S.artifacts.c.blob_key).distinct()

@@ -39,6 +39,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..models import Artifact, StoreStats
+from . import dbapi
 from . import schema as S
 
 __all__ = ["FOLD_AT", "FOLD_EVERY", "artifacts_deleted", "artifacts_inserted", "fold", "from_rows", "read",
@@ -94,9 +95,9 @@ class _Deltas:
         if not rows:
             return False
         if conn.dialect.name == "postgresql":
-            result = conn.execute(_PG_APPEND, _arrays(rows, ("dim", "key", "n", "size", "stored")))
-        else:
-            result = conn.execute(_APPEND, rows)
+            result = dbapi.run(conn, _PG_APPEND, _arrays(rows, ("dim", "key", "n", "size", "stored")))
+        else:  # a few rows (total, type, model, codec): one call each, RETURNING their seq
+            result = [r for row in rows for r in dbapi.run(conn, _APPEND, row)]
         seqs = [int(r[0]) for r in result]
         return min(seqs) // FOLD_EVERY != (max(seqs) + 1) // FOLD_EVERY
 
@@ -193,9 +194,9 @@ def _save_blobs(conn: sa.Connection, new: Mapping[str, tuple[Blob | None, int, b
     kept = [{"blob_key": k, "size": f[0], "stored_size": f[1], "codec": f[2], "refs": refs, "mixed": int(m)}
             for k, (f, refs, m) in sorted(new.items()) if f is not None and refs > 0]
     if kept and conn.dialect.name == "postgresql":
-        conn.execute(_PG_SAVE, _arrays(kept, ("blob_key", "size", "stored_size", "codec", "refs", "mixed")))
+        dbapi.run(conn, _PG_SAVE, _arrays(kept, ("blob_key", "size", "stored_size", "codec", "refs", "mixed")))
     elif kept:
-        conn.execute(_save_statement(conn), kept)
+        dbapi.run_many(conn, _save_statement(conn), kept)
 
 
 def _by_blob(arts: Iterable[Artifact]) -> dict[str, list[Blob]]:
@@ -257,7 +258,7 @@ def _insert_new_pg(conn: sa.Connection, if_new: dict[str, BlobState], deltas: _D
         params["d_" + c] = v
     existing: dict[str, BlobState] = {}
     due = False
-    for k, size, stored, codec, refs, mixed, fresh, lo, hi in conn.execute(_PG_PUT, params):
+    for k, size, stored, codec, refs, mixed, fresh, lo, hi in dbapi.run(conn, _PG_PUT, params):
         if not fresh:
             existing[str(k)] = ((int(size), int(stored), str(codec)), int(refs), bool(mixed))
         if lo is not None and int(lo) // FOLD_EVERY != (int(hi) + 1) // FOLD_EVERY:
@@ -270,7 +271,8 @@ def _insert_new_sqlite(conn: sa.Connection, if_new: dict[str, BlobState]) -> dic
     keys with ``if_new``'s state; return the state of those that existed."""
     params = [{"blob_key": k, "size": st[0][0], "stored_size": st[0][1], "codec": st[0][2], "refs": st[1],
                "mixed": int(st[2])} for k, st in sorted(if_new.items())]
-    made = {str(r[0]) for r in conn.execute(_insert_if_new(conn), params)}
+    stmt = _insert_if_new(conn)
+    made = {str(r[0]) for p in params for r in dbapi.run(conn, stmt, p)}
     rest = sorted(k for k in if_new if k not in made)
     existing: dict[str, BlobState] = {}
     for i in range(0, len(rest), _CHUNK):
