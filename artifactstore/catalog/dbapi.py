@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["run", "run_many"]
+__all__ = ["fetch", "placeholders", "run", "run_many"]
 
 # (id of the statement, dialect name, parameter names) -> (statement, SQL, positional names or
 # None, values of the statement's own parameters such as a LIMIT). The statement is kept in the
@@ -94,5 +94,26 @@ def run_many(conn: sa.Connection, stmt: sa.Executable, rows: Sequence[Mapping[st
         cur.executemany(sql, args)
     except Exception as exc:
         raise _wrap(conn, sql, args[:1], exc) from exc
+    finally:
+        cur.close()
+
+
+def placeholders(conn: sa.Connection, n: int) -> str:
+    """``n`` positional parameter markers of ``conn``'s driver, comma-separated (for an
+    ``IN (...)`` list in SQL written for :func:`fetch`)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
+def fetch(conn: sa.Connection, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of plain SQL ``sql`` (positional markers from :func:`placeholders`) with
+    ``args``, in ``conn``'s transaction: a read on the hot path whose shape varies (the
+    number of ids), where compiling a Core statement each time is what costs."""
+    cur = _cursor(conn)
+    try:
+        cur.execute(sql, tuple(args))
+        return list(cur.fetchall())
+    except Exception as exc:
+        raise _wrap(conn, sql, args, exc) from exc
     finally:
         cur.close()

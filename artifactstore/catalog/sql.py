@@ -56,6 +56,12 @@ _INSERT_ARTIFACT = sa.insert(S.artifacts)
 _INSERT_TAG = sa.insert(S.tags)
 _INSERT_KV = sa.insert(S.metadata_kv)
 _BUMP: dict[str, Any] = {}  # dialect -> SQLCatalog._bump_version's statement
+_ART_COLUMNS = tuple(c.name for c in S.artifacts.c)
+_ID = 0
+# _hydrate_tuples reads the columns by position: the table's order, checked here
+assert _ART_COLUMNS[:17] == (
+    "id", "name", "version", "artifact_type", "sha256", "size", "stored_size", "codec", "blob_key", "created_at",
+    "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "metadata", "codec_error")
 _EQ_COLUMNS = ("artifact_type", "model_id", "evaluation_id", "suite_name", "map_name", "episode_id", "name", "sha256")
 
 
@@ -372,24 +378,28 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         return self.read(q)
 
     def _hydrate(self, conn: sa.Connection, rows: Sequence[Any]) -> list[Artifact]:
-        ids = [r["id"] for r in rows]
+        """Artifacts of ``artifacts`` rows (mappings), with their tags (one query per 500)."""
+        return self._hydrate_tuples(conn, [tuple(r[c] for c in _ART_COLUMNS) for r in rows])
+
+    def _hydrate_tuples(self, conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> list[Artifact]:
+        # rows: the artifacts table's columns in table order (_ART_COLUMNS). The hot path of
+        # every find and search: plain tuples and the driver's cursor for the tags (a Core
+        # IN-list statement recompiled per length, and mapping rows, were half of a find).
+        ids = [r[_ID] for r in rows]
         tag_map: dict[str, list[str]] = {}
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
             # the order given (v5 position); rows written before v5 have none and sort by tag
-            for aid, tag in conn.execute(
-                sa.select(S.tags.c.artifact_id, S.tags.c.tag).where(S.tags.c.artifact_id.in_(chunk))
-                .order_by(S.tags.c.artifact_id, sa.func.coalesce(S.tags.c.position, -1), S.tags.c.tag)
-            ):
+            sql = (f"SELECT artifact_id, tag FROM tags WHERE artifact_id IN ({dbapi.placeholders(conn, len(chunk))}) "
+                   "ORDER BY artifact_id, coalesce(position, -1), tag")
+            for aid, tag in dbapi.fetch(conn, sql, chunk):
                 tag_map.setdefault(aid, []).append(tag)
         return [
             Artifact(
-                id=r["id"], name=r["name"], version=r["version"], artifact_type=r["artifact_type"],
-                sha256=r["sha256"], size=r["size"], stored_size=r["stored_size"], codec=r["codec"],
-                created_at=_dt_of(r["created_at"]), model_id=r["model_id"], evaluation_id=r["evaluation_id"],
-                suite_name=r["suite_name"], map_name=r["map_name"], episode_id=r["episode_id"],
-                tags=tuple(tag_map.get(r["id"], ())), metadata=json.loads(r["metadata"]),
-                blob_key=r["blob_key"],
+                id=r[_ID], name=r[1], version=r[2], artifact_type=r[3], sha256=r[4], size=r[5],
+                stored_size=r[6], codec=r[7], blob_key=r[8], created_at=_dt_of(r[9]), model_id=r[10],
+                evaluation_id=r[11], suite_name=r[12], map_name=r[13], episode_id=r[14],
+                metadata=json.loads(r[15]), tags=tuple(tag_map.get(r[_ID], ())),
             )
             for r in rows
         ]
@@ -460,7 +470,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             sel = sel.offset(offset)
 
         def q(conn: sa.Connection) -> list[Artifact]:
-            return self._hydrate(conn, list(conn.execute(sel).mappings()))
+            return self._hydrate_tuples(conn, [tuple(r) for r in conn.execute(sel).all()])
 
         return self.read(q)
 
