@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 import artifactstore
 from artifactstore import ArtifactStore
+from artifactstore.catalog import search
 from artifactstore.catalog.schema import SCHEMA_VERSION
 from artifactstore.catalog.search import parse_query
+from artifactstore.catalog.sql import SQLCatalog
 from artifactstore.cli.main import cli
 from artifactstore.errors import InvalidInputError, InvalidQueryError
 from helpers import sql_catalog
@@ -226,3 +228,83 @@ def test_cli_search_table_and_json(tmp_path: Path) -> None:
     assert res.exit_code == 0 and res.stdout == "" and "no artifacts match" in res.stderr
     res = runner.invoke(cli, ["--store", str(root), "search", '"'])
     assert res.exit_code == 1 and "invalid search query" in res.stderr
+
+
+def _many(cat: SQLCatalog, n: int) -> None:
+    """``n`` artifacts (three to a created_at, so ties are broken by id) with words of known
+    frequencies: ``every`` in all, ``eighth`` in 1 of 8, ``rare`` in 1 of 300; the phrase ``alpha
+    beta`` in 1 of 10, its words apart (``alpha x beta``) in 1 of 10 more, and ``tail`` ending the
+    name where ``head`` starts the type (a phrase across two columns)."""
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        note = ["every", "alpha beta" if i % 10 == 0 else "alpha x beta" if i % 10 == 1 else "gamma"]
+        if i % 8 == 0:
+            note.append("eighth")
+        if i % 300 == 7:
+            note.append("rare")
+        rows.append({
+            "id": f"{i * 7919 % 100_003:08x}-0000-0000-0000-{i:012x}", "name": f"run{i % 4}/n-{i}-tail.json",
+            "artifact_type": "head" if i % 2 else "log", "sha256": f"{i:064x}", "size": 1, "stored_size": 1,
+            "codec": "none", "blob_key": "blobs/x", "created_at": 1.7e9 + i // 3, "model_id": f"m{i % 5}",
+            "evaluation_id": None, "suite_name": None, "map_name": None, "episode_id": None,
+            "tags": [f"t{i % 3}"], "metadata": {"note": " ".join(note), "i": i},
+        })
+    for i in range(0, n, 1000):
+        cat.insert_artifacts(rows[i : i + 1000])
+
+
+PATH_QUERIES: list[tuple[str, dict[str, Any]]] = [
+    ("every", {}), ("eighth", {}), ("rare", {}), ("eighth", {"model_id": "m3"}), ("every", {"tags": ["t1"]}),
+    ('"alpha beta"', {}), ('"alpha be"*', {}), ("alpha beta", {}), ('"alpha beta" eighth', {}), ("eigh*", {}),
+    ("every -eighth", {}), ('every -"alpha beta"', {"artifact_type": "head"}), ('"tail head"', {}),
+    ("run1 every", {"created_after": 1.7e9 + 200}),
+]
+
+
+def test_newest_candidates_the_same_on_every_path(tmp_path: Path, catalog_url: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search ranks the newest CANDIDATES matches, whichever way the engine finds them (on
+    PostgreSQL, the walk in created_at order (a frequent query) and the GIN indexes (a rare one, or
+    WALK_ROWS = 0) give the same results, the newest CANDIDATES of every match)."""
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        cat = sql_catalog(s)
+        _many(cat, 3000)
+        # "newest": by created_at then id on PostgreSQL, by insertion order on SQLite (its rowid)
+        order: Any = (lambda a: (a.created_at, a.id)) if cat.dialect == "postgresql" else (lambda a: int(a.id[-12:], 16))
+        monkeypatch.setattr(search, "CANDIDATES", 10**9)
+        full = [cat.search(parse_query(q), f, limit=None) for q, f in PATH_QUERIES]
+        monkeypatch.setattr(search, "CANDIDATES", 100)
+        first: list[list[str]] = []
+        for walk in (10**9, 3000, 400, 0):
+            monkeypatch.setattr(search, "WALK_ROWS", walk)
+            for k, (q, f) in enumerate(PATH_QUERIES):
+                got = [a.id for a in cat.search(parse_query(q), f, limit=None)]
+                assert set(got) == {a.id for a in sorted(full[k], key=order, reverse=True)[:100]}, (walk, q, f)
+                if walk == 10**9:
+                    first.append(got)
+                assert got == first[k], (walk, q, f)
+                assert [a.id for a in cat.search(parse_query(q), f, limit=7, offset=5)] == got[5:12]
+        counts = {q: len(hits) for (q, f), hits in zip(PATH_QUERIES, full, strict=True) if not f}
+        assert counts["every"] == 3000 and counts["eighth"] == 375 and counts["rare"] == 10
+        assert counts['"alpha beta"'] == counts['"alpha be"*'] == 300 and counts["alpha beta"] == 600
+        assert counts['"tail head"'] == 0  # a phrase matches within one column, on both engines
+        assert counts['"alpha beta" eighth'] == 75 and counts["every -eighth"] == 2625
+
+
+def test_migration_from_v6_builds_the_walk_and_pairs(tmp_path: Path, catalog_url: str) -> None:
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        _fill(s)
+        expected = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
+        cat = sql_catalog(s)
+        with cat.engine.begin() as conn:
+            if cat.dialect == "postgresql":  # the v6 index: no created_at, no pairs
+                conn.execute(sa.text("DROP TABLE search_pairs"))
+                conn.execute(sa.text("ALTER TABLE search_docs DROP COLUMN created_at"))
+            conn.execute(sa.text("UPDATE as_meta SET value = '6' WHERE key = 'schema_version'"))
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        cat = sql_catalog(s)
+        assert cat.schema_version_found == 6 and SCHEMA_VERSION == 7
+        assert {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES} == expected
+        assert [a.name for a in s.search('"exact words"')] == ["resnet50-eval.json"]
+        new = s.put(b"n", name="after-migration.txt", artifact_type="log", metadata={"note": "exact words again"})
+        assert [a.id for a in s.search('"exact words" again')] == [new.id]

@@ -484,8 +484,9 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         match first, then newest (see :mod:`artifactstore.catalog.search`)."""
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
-        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters), filters)
-        return self._read_page(sel, limit, offset)
+        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters), filters, limit=limit,
+                                offset=offset)
+        return self._read_page(sel, None, 0)
 
     def count(self, filters: FindFilters) -> int:
         sel = sa.select(sa.func.count()).select_from(S.artifacts).where(*self._where(filters))
