@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import artifactstore
 from artifactstore import ArtifactStore
+from artifactstore.catalog import schema as S
 from artifactstore.catalog import search
 from artifactstore.catalog.schema import SCHEMA_VERSION
 from artifactstore.catalog.search import parse_query
@@ -261,11 +262,28 @@ PATH_QUERIES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def _ran(cat: SQLCatalog, text: str) -> set[str]:
+    """The parts of a PostgreSQL search's plan that read search_docs rows (EXPLAIN ANALYZE)."""
+    sel = search.search_select("postgresql", parse_query(text), S.artifacts, [], {}, limit=50)
+    comp = sel.compile(cat.engine)
+    with cat.engine.connect() as conn:
+        lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN ANALYZE " + str(comp), comp.params)]
+    ran, cte = set(), ""
+    for line in lines:
+        if line.lstrip().startswith("CTE "):
+            cte = line.split()[1]
+        elif any(f"{scan} on search_docs" in line for scan in ("Index Scan Backward using ix_search_docs_created",
+                 "Bitmap Heap Scan", "Seq Scan")) and "never executed" not in line:
+            ran.add(cte)
+    return ran
+
+
 def test_newest_candidates_the_same_on_every_path(tmp_path: Path, catalog_url: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A search ranks the newest CANDIDATES matches, whichever way the engine finds them (on
-    PostgreSQL, the walk in created_at order (a frequent query) and the GIN indexes (a rare one, or
-    WALK_ROWS = 0) give the same results, the newest CANDIDATES of every match)."""
+    PostgreSQL, the walk in created_at order (a frequent query: all of it, or a sample then more)
+    and the GIN indexes (a rare query, or WALK_ROWS = 0) give the same results, the newest
+    CANDIDATES of every match)."""
     with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
         cat = sql_catalog(s)
         _many(cat, 3000)
@@ -275,8 +293,11 @@ def test_newest_candidates_the_same_on_every_path(tmp_path: Path, catalog_url: s
         full = [cat.search(parse_query(q), f, limit=None) for q, f in PATH_QUERIES]
         monkeypatch.setattr(search, "CANDIDATES", 100)
         first: list[list[str]] = []
-        for walk in (10**9, 3000, 400, 0):
+        # (WALK_ROWS, WALK_SAMPLE): only the walk; a sample then more of the walk for `eighth`;
+        # the GIN indexes for `eighth` after a sample; only the GIN indexes
+        for walk, sample in ((10**9, 10**9), (3000, 200), (400, 100), (0, 0)):
             monkeypatch.setattr(search, "WALK_ROWS", walk)
+            monkeypatch.setattr(search, "WALK_SAMPLE", sample)
             for k, (q, f) in enumerate(PATH_QUERIES):
                 got = [a.id for a in cat.search(parse_query(q), f, limit=None)]
                 assert set(got) == {a.id for a in sorted(full[k], key=order, reverse=True)[:100]}, (walk, q, f)
@@ -284,6 +305,10 @@ def test_newest_candidates_the_same_on_every_path(tmp_path: Path, catalog_url: s
                     first.append(got)
                 assert got == first[k], (walk, q, f)
                 assert [a.id for a in cat.search(parse_query(q), f, limit=7, offset=5)] == got[5:12]
+            if cat.dialect == "postgresql" and walk == 3000:  # which path ran
+                assert _ran(cat, "every") == {"walk1"}
+                assert _ran(cat, "eighth") == {"walk1", "walk2"}
+                assert _ran(cat, "rare") == {"walk1", "every"}
         counts = {q: len(hits) for (q, f), hits in zip(PATH_QUERIES, full, strict=True) if not f}
         assert counts["every"] == 3000 and counts["eighth"] == 375 and counts["rare"] == 10
         assert counts['"alpha beta"'] == counts['"alpha be"*'] == 300 and counts["alpha beta"] == 600

@@ -441,14 +441,18 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             sel = sa.select(S.artifacts).where(*self._where(filters)).order_by(*ORDERINGS[order_by])
         return self._read_page(sel, limit, offset)
 
-    def _read_page(self, sel: sa.Select[Any], limit: int | None, offset: int) -> list[Artifact]:
-        """One page of artifact rows of ``sel``, hydrated (shared by :meth:`find` and :meth:`search`)."""
+    def _read_page(self, sel: sa.Select[Any], limit: int | None, offset: int,
+                   settings: Sequence[str] = ()) -> list[Artifact]:
+        """One page of artifact rows of ``sel``, hydrated (shared by :meth:`find` and :meth:`search`);
+        ``settings`` are statements run first in the same transaction (``SET LOCAL ...``)."""
         if limit is not None:
             sel = sel.limit(limit)
         if offset:
             sel = sel.offset(offset)
 
         def q(conn: sa.Connection) -> list[Artifact]:
+            for stmt in settings:
+                conn.exec_driver_sql(stmt)
             return self._hydrate(conn, list(conn.execute(sel).mappings()))
 
         return self.read(q)
@@ -486,7 +490,7 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             raise InvalidInputError("limit and offset must not be negative")
         sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters), filters, limit=limit,
                                 offset=offset)
-        return self._read_page(sel, None, 0)
+        return self._read_page(sel, None, 0, fts.PG_SEARCH_SETTINGS if self.dialect == "postgresql" else ())
 
     def count(self, filters: FindFilters) -> int:
         sel = sa.select(sa.func.count()).select_from(S.artifacts).where(*self._where(filters))
