@@ -12,6 +12,10 @@ it into :class:`SearchQuery` terms made only of letters and digits, and
 :func:`fts5_query` / :func:`tsquery` build the engine's syntax from those, quoted.
 The engine string is passed as a bound parameter.
 
+On PostgreSQL, ``search_docs`` also holds each artifact's ``created_at`` (the order of "newest")
+and ``search_pairs`` its adjacent word pairs (:func:`word_pairs`), which a phrase looks up
+(:func:`pairs_query`); :func:`search_select` describes the plan.
+
 The index is kept in the same transaction as the catalog rows:
 :func:`index_artifacts` after inserting artifacts, :func:`unindex` before deleting
 them, :func:`clear` when reindex replaces everything. A change to an artifact's tags
@@ -102,7 +106,7 @@ _SQLITE_DDL = (
 #: search_docs alone; and in ``search_pairs`` the document's adjacent word pairs (:func:`word_pairs`)
 #: as lexemes, so that a phrase is looked up in a GIN index instead of rechecking the positions in
 #: every document holding all its words (see :func:`search_select`). The pairs have a table of
-#: their own: in search_docs they would double the row the walk reads (0.4 -> 0.9 us a row).
+#: their own: in search_docs they doubled the row the walk reads (0.4 -> 0.9 us a document).
 _PG_DDL = (
     "CREATE TABLE IF NOT EXISTS search_docs (artifact_id VARCHAR(36) PRIMARY KEY, name TEXT NOT NULL, "
     "fields TEXT NOT NULL, tags TEXT NOT NULL, meta TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
@@ -409,7 +413,8 @@ def create_index(conn: sa.Connection) -> None:
 
 
 def index_artifacts(conn: sa.Connection, docs: Sequence[Mapping[str, str]]) -> None:
-    """Add these :func:`document` rows to the index (artifacts not indexed yet)."""
+    """Add these :func:`document` rows to the index (artifacts not indexed yet, whose
+    ``artifacts`` rows are there: PostgreSQL copies their ``created_at``)."""
     if not docs:
         return
     if conn.dialect.name == "postgresql":
@@ -505,10 +510,14 @@ def rebuild_from_rows(conn: sa.Connection, batch: int = 2000) -> int:
 #: is insertion order; by created_at on PostgreSQL). Ranking every match of a word that half
 #: the catalog holds cost 0.5-1 s at 100k artifacts; below this many matches ranking is exact.
 CANDIDATES = 1000
-#: PostgreSQL: how many of the newest documents a search tests one by one for its CANDIDATES
-#: matches before it asks the GIN indexes for every match instead (see :func:`search_select`).
+#: PostgreSQL: a search tests the newest WALK_SAMPLE documents one by one; when at least
+#: CANDIDATES * WALK_SAMPLE / WALK_ROWS of them match (the query will have its CANDIDATES
+#: within about WALK_ROWS documents) it goes on up to WALK_ROWS, and when the walk did not
+#: find CANDIDATES it asks the GIN indexes for every match instead (see :func:`search_select`).
+#: The walk costs about 0.4 us a document, a GIN match about 1 us: at 100k artifacts the
+#: slowest case (a query in 5% of the documents) is a 20k-document walk or 1k + 5k matches.
 WALK_ROWS = 20_000
-WALK_SAMPLE = 2_000
+WALK_SAMPLE = 1_000
 
 
 #: Run before a search on PostgreSQL, in its transaction. psycopg prepares a statement run five
@@ -527,10 +536,18 @@ def search_select(
     filters: Mapping[str, Any] | None = None, *, limit: int | None = None, offset: int = 0,
 ) -> sa.Select[Any]:
     """SELECT of the ``artifacts`` rows matching ``q`` and ``where``, best first, then newest
-    (ranked among the newest :data:`CANDIDATES` matches). ``filters`` (the mapping ``where``
-    was built from) narrows the full-text match first (:func:`filter_terms`); on PostgreSQL
-    the rank is of ``q`` alone; on SQLite (bm25 is of the query that matched) the filter's
-    words count in it too, which shifts ranks little since every result has them."""
+    (ranked among the newest :data:`CANDIDATES` matches), the page ``limit``/``offset`` of them.
+    ``filters`` (the mapping ``where`` was built from) narrows the full-text match first
+    (:func:`filter_terms`); on PostgreSQL the rank is of ``q`` alone; on SQLite (bm25 is of the
+    query that matched) the filter's words count in it too, which shifts ranks little since
+    every result has them.
+
+    On PostgreSQL the newest CANDIDATES matches (by ``created_at``, then id) are found one of two
+    ways, with the same result: a frequent query walks search_docs in created_at order testing
+    each document (``doc @@ q``, the phrases' pairs, the filters), a rare one (the walk of
+    :data:`WALK_SAMPLE`, then up to :data:`WALK_ROWS`, did not fill) takes every match from the
+    GIN indexes and keeps the newest. Only those candidates are ranked (``ts_rank``), and only
+    the page's artifact rows are read. Run it after :data:`PG_SEARCH_SETTINGS`."""
     narrow = filter_terms(filters or {})
     if dialect == "sqlite":
         rowid: sa.ColumnElement[Any] = sa.literal_column("search_fts.rowid")
