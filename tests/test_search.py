@@ -17,6 +17,7 @@ import artifactstore
 from artifactstore import ArtifactStore
 from artifactstore.catalog import schema as S
 from artifactstore.catalog import search
+from artifactstore.catalog.base import CatalogContents
 from artifactstore.catalog.schema import SCHEMA_VERSION
 from artifactstore.catalog.search import parse_query
 from artifactstore.catalog.sql import SQLCatalog
@@ -126,6 +127,15 @@ def test_filtered_search_equals_search_then_filter(any_store: ArtifactStore) -> 
 QUERIES = ["resnet", "resn*", "words", '"exact words"', "words -exact", "vit", "log", "cafe", "report", "ep 7"]
 
 
+def _stored_oldest_first(cat: SQLCatalog) -> bool:
+    """Whether the search index's rows are stored in created_at order (the order a search walks
+    them): PostgreSQL's heap order, SQLite's rowids."""
+    key = "doc_id" if cat.dialect == "sqlite" else "ctid"
+    with cat.engine.connect() as conn:
+        stored = list(conn.execute(sa.text(f"SELECT artifact_id FROM search_docs ORDER BY {key}")).scalars())
+    return stored == [a.id for a in cat.find({}, order_by="created_at")]
+
+
 def test_reindex_gives_identical_results(any_store: ArtifactStore) -> None:
     s = any_store
     _fill(s)
@@ -138,6 +148,20 @@ def test_reindex_gives_identical_results(any_store: ArtifactStore) -> None:
     after = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
     assert before == after
     assert not any("gone" in s.get_artifact(i).name for ids in after.values() for i in ids)
+
+
+def test_rebuild_stores_the_index_oldest_first(tmp_path: Path, catalog_url: str) -> None:
+    """Reindex writes the index rows in created_at order whatever order the manifests came in
+    (ids here are not in created_at order), as a catalog that grew has them."""
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        cat = sql_catalog(s)
+        _many(cat, 300)
+        arts = cat.find({}, order_by="id")
+        assert arts != cat.find({}, order_by="created_at")
+        expected = [a.id for a in cat.search(parse_query("eighth"), {}, limit=None)]
+        assert cat.rebuild(lambda _pending: CatalogContents(artifacts=arts)) == 300
+        assert _stored_oldest_first(cat)
+        assert [a.id for a in cat.search(parse_query("eighth"), {}, limit=None)] == expected
 
 
 def test_migration_from_v3_builds_the_index(tmp_path: Path, catalog_url: str) -> None:
@@ -319,8 +343,9 @@ def test_newest_candidates_the_same_on_every_path(tmp_path: Path, catalog_url: s
 def test_migration_from_v6_builds_the_walk_and_pairs(tmp_path: Path, catalog_url: str) -> None:
     with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
         _fill(s)
-        expected = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
         cat = sql_catalog(s)
+        _many(cat, 60)  # ids not in created_at order
+        expected = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
         with cat.engine.begin() as conn:
             if cat.dialect == "postgresql":  # the v6 index: no created_at, no pairs
                 conn.execute(sa.text("DROP TABLE search_pairs"))
@@ -331,5 +356,7 @@ def test_migration_from_v6_builds_the_walk_and_pairs(tmp_path: Path, catalog_url
         assert cat.schema_version_found == 6 and SCHEMA_VERSION == 7
         assert {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES} == expected
         assert [a.name for a in s.search('"exact words"')] == ["resnet50-eval.json"]
+        if cat.dialect == "postgresql":  # rebuilt (SQLite's index is unchanged by v7)
+            assert _stored_oldest_first(cat)
         new = s.put(b"n", name="after-migration.txt", artifact_type="log", metadata={"note": "exact words again"})
         assert [a.id for a in s.search('"exact words" again')] == [new.id]

@@ -66,6 +66,10 @@ def _v6_to_v7(conn: sa.Connection) -> None:
         conn.execute(sa.text("DROP TABLE IF EXISTS search_pairs"))
         search.create_index(conn)
         search.rebuild_from_rows(conn)
+        # the search plans need the new tables' statistics (word frequencies) from the start: without
+        # them a phrase search at 100k artifacts took 30 ms instead of 7 until autovacuum analysed
+        conn.execute(sa.text("ANALYZE search_docs"))
+        conn.execute(sa.text("ANALYZE search_pairs"))
 
 
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.

@@ -475,19 +475,21 @@ def clear(conn: sa.Connection) -> None:
 
 
 def rebuild_from_rows(conn: sa.Connection, batch: int = 2000) -> int:
-    """Fill an empty index from the catalog's ``artifacts`` and ``tags`` rows (the v3 -> v4
-    migration); return the number of artifacts indexed."""
+    """Fill an empty index from the catalog's ``artifacts`` and ``tags`` rows (the v3 -> v4 and
+    v6 -> v7 migrations), oldest first (the order a search walks them, as in a catalog that grew);
+    return the number of artifacts indexed."""
     import json
 
     from . import schema as S
 
     a, t = S.artifacts.c, S.tags.c
-    n, last = 0, ""
+    n, after = 0, None
     while True:
-        rows = list(conn.execute(
-            sa.select(a.id, a.name, a.artifact_type, a.sha256, a.model_id, a.evaluation_id, a.suite_name,
-                      a.map_name, a.episode_id, a.metadata).where(a.id > last).order_by(a.id).limit(batch)
-        ).mappings())
+        sel = sa.select(a.id, a.name, a.artifact_type, a.sha256, a.model_id, a.evaluation_id, a.suite_name,
+                        a.map_name, a.episode_id, a.metadata, a.created_at)
+        if after is not None:
+            sel = sel.where(a.created_at >= after[0], sa.or_(a.created_at > after[0], a.id > after[1]))
+        rows = list(conn.execute(sel.order_by(a.created_at, a.id).limit(batch)).mappings())
         if not rows:
             return n
         ids = [r["id"] for r in rows]
@@ -503,7 +505,7 @@ def rebuild_from_rows(conn: sa.Connection, batch: int = 2000) -> int:
             for r in rows
         ])
         n += len(rows)
-        last = ids[-1]
+        after = (rows[-1]["created_at"], ids[-1])
 
 
 #: A search ranks at most this many matches: the newest ones (by index order on SQLite, which

@@ -722,7 +722,9 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
             conn.execute(sa.delete(t))
         fts.clear(conn)
-        arts = list(contents.artifacts)
+        # oldest first, as a live catalog grows: the search index's rows then lie in the order a
+        # search walks them (PostgreSQL: created_at; SQLite's FTS5 "newest" is its rowid order)
+        arts = sorted(contents.artifacts, key=lambda a: (a.created_at, a.id))
         for i in range(0, len(arts), 2000):
             self._bulk(conn, arts[i : i + 2000])
         if contents.last_versions:
