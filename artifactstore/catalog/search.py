@@ -522,10 +522,16 @@ WALK_ROWS = 20_000
 WALK_SAMPLE = 1_000
 
 
-#: Run before a search on PostgreSQL, in its transaction. psycopg prepares a statement run five
-#: times; PostgreSQL then may plan it once for any parameters (a generic plan), without the
-#: query's word frequencies: at 100k artifacts 2-10 ms searches took 50-120 ms that way.
-PG_SEARCH_SETTINGS = ("SET LOCAL plan_cache_mode = force_custom_plan",)
+#: Run before a search on PostgreSQL, in its transaction (one round trip; ``set_config(..., true)``
+#: is ``SET LOCAL``). ``plan_cache_mode``: psycopg prepares a statement run five times, and
+#: PostgreSQL then may plan it once for any parameters (a generic plan), blind to the query's
+#: word frequencies: at 100k artifacts 2-10 ms searches took 50-120 ms that way. ``jit``: the
+#: plan's estimated cost counts the materialized parts that do not run (the GIN part of a
+#: frequent query), and past ``jit_above_cost`` (from about 300k artifacts) compiling it added
+#: 20 ms to a 3 ms search.
+PG_SEARCH_SETTINGS = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)",
+)
 
 
 def _n(n: int) -> sa.ColumnElement[int]:
