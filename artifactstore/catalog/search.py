@@ -578,14 +578,34 @@ def search_select(
             .order_by(inner.c.rank, artifacts.c.created_at.desc(), artifacts.c.id.desc())
             .limit(limit).offset(offset or None)
         )
-    tsq = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), sa.bindparam("ts_q", tsquery(q)))
-    narrowed = tsq if not narrow else sa.func.to_tsquery(
-        sa.literal_column("'simple'::regconfig"), sa.bindparam("ts_narrow", tsquery(q, narrow)))
     pq = pairs_query(q)
-    pairs_q = None if pq is None else sa.cast(sa.bindparam("pairs_q", pq), postgresql.TSQUERY)
+    values = {"ts_q": tsquery(q)}
+    if narrow:
+        values["ts_narrow"] = tsquery(q, narrow)
+    if pq is not None:
+        values["pairs_q"] = pq
+    shape = (artifacts, bool(narrow), pq is not None, limit, offset, CANDIDATES, WALK_ROWS, WALK_SAMPLE)
+    # the statement of a search without filters is built once per shape (1.5 ms of Python a search)
+    sel = _pg_search(*shape, tuple(where)) if where else _pg_search_shape(*shape)
+    return sel.params(values)
+
+
+def _pg_search(
+    artifacts: sa.Table, narrowed: bool, phrases: bool, limit: int | None, offset: int, candidates: int,
+    walk_rows: int, walk_sample: int, where: tuple[sa.ColumnElement[bool], ...] = (),
+) -> sa.Select[Any]:
+    """:func:`search_select` on PostgreSQL, its parameters ``ts_q`` (the query's tsquery text),
+    ``ts_narrow`` (with the filters' words) when ``narrowed`` and ``pairs_q`` when ``phrases``
+    (:func:`pairs_query`) left to bind."""
+    def ts(key: str) -> sa.ColumnElement[Any]:
+        return sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), sa.bindparam(key, type_=sa.String))
+
+    tsq = ts("ts_q")
+    narrow_q = ts("ts_narrow") if narrowed else tsq
+    pairs_q = sa.cast(sa.bindparam("pairs_q", type_=sa.String), postgresql.TSQUERY) if phrases else None
 
     def matches(d: sa.FromClause) -> list[sa.ColumnElement[bool]]:
-        conds: list[sa.ColumnElement[bool]] = [d.c.doc.bool_op("@@")(narrowed)]
+        conds: list[sa.ColumnElement[bool]] = [d.c.doc.bool_op("@@")(narrow_q)]
         if pairs_q is not None:  # the phrases' pairs (a phrase within one column, as on SQLite)
             p = _pg_pairs
             conds.append(sa.exists().where(p.c.artifact_id == d.c.artifact_id, p.c.pairs.bool_op("@@")(pairs_q)))
@@ -597,7 +617,7 @@ def search_select(
         return d.c.created_at.desc(), d.c.artifact_id.desc()
 
     sd = _pg_docs
-    n = _n(CANDIDATES)
+    n = _n(candidates)
     # 1. the walk: the newest documents in created_at order, tested one by one until CANDIDATES
     #    match. First the newest WALK_SAMPLE; only when at least CANDIDATES * WALK_SAMPLE / WALK_ROWS
     #    of them matched (the query would fill up within WALK_ROWS) the next ones up to WALK_ROWS.
@@ -615,12 +635,12 @@ def search_select(
     def count(cte: sa.CTE) -> sa.ScalarSelect[int]:
         return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
 
-    sample = min(WALK_SAMPLE, WALK_ROWS)
+    sample = min(walk_sample, walk_rows)
     first = window("walk1", 0, sample)
-    more = window(
-        "walk2", sample, WALK_ROWS - sample, count(first) < n,
-        count(first) * _n(WALK_ROWS) >= _n(CANDIDATES * sample), need=n - count(first))
-    walked = count(first) + count(more)
+    found = count(first)
+    more = window("walk2", sample, walk_rows - sample, found < n, found * _n(walk_rows) >= _n(candidates * sample),
+                  need=n - found)
+    walked = found + count(more)
     # 2. when the walk found fewer (a rare query): every match through the GIN indexes, newest first
     every = (
         sa.select(sd.c.artifact_id, sd.c.created_at).where(*matches(sd), walked < n)
@@ -645,3 +665,6 @@ def search_select(
         sa.select(artifacts).join(hits, artifacts.c.id == hits.c.artifact_id)
         .order_by(hits.c.rank.desc(), *newest(hits))
     )
+
+
+_pg_search_shape = functools.lru_cache(maxsize=256)(_pg_search)
