@@ -41,11 +41,11 @@ from ..models import Artifact
 
 __all__ = [
     "CANDIDATES",
-    "WALK_ROWS",
-    "WALK_SAMPLE",
     "MAX_QUERY_CHARS",
     "MAX_TERMS",
     "PG_SEARCH_SETTINGS",
+    "WALK_ROWS",
+    "WALK_SAMPLE",
     "SearchQuery",
     "Term",
     "check_fts5",
