@@ -394,3 +394,15 @@ def test_postgresql_searches_are_planned_for_their_words(tmp_path: Path, pg_cata
         monkeypatch.setattr(search, "PG_SEARCH_SETTINGS", ("SELECT 1 / 0",))  # the catalog's searches run them
         with pytest.raises(CatalogError, match="division by zero"):
             s.search("every")
+
+
+def test_a_document_too_large_for_its_pairs_still_indexes_and_matches(any_store: ArtifactStore) -> None:
+    """Thousands of long tags: more pairs than a PostgreSQL tsvector holds (1 MB). The artifact is
+    stored and found, by words and by phrases (on PostgreSQL its phrases are then tested across
+    its columns, as before v7)."""
+    tags = [f"t{i} " + "x" * 94 + f"{i:06d}" for i in range(6000)]  # doc 0.7 MB, its pairs 1.3 MB
+    big = any_store.put(b"big", name="many-tags.bin", artifact_type="log", tags=tags)
+    small = any_store.put(b"small", name="few-tags.bin", artifact_type="log", tags=["t17 other"])
+    assert [a.id for a in any_store.search('"t17 xxxx"*')] == [big.id]
+    assert {a.id for a in any_store.search("t17")} == {big.id, small.id}
+    assert [a.id for a in any_store.search('"t17 other"')] == [small.id]

@@ -202,6 +202,11 @@ def document_of(a: Artifact) -> dict[str, str]:
 
 _PAIR = "/"  # joins the two words of a pair lexeme; never inside a token (letters and digits only)
 _DOC_COLUMNS = ("name", "fields", "tags", "meta")
+# A tsvector holds at most 1 MB; the pairs of a document past this size (thousands of long tags)
+# are replaced by _ANY_PAIR, which every pairs query accepts (the phrase is then tested by `doc`
+# alone, across its columns as before v7).
+_MAX_PAIRS_BYTES = 256 << 10
+_ANY_PAIR = _PAIR
 
 
 def word_pairs(doc: Mapping[str, str]) -> list[str]:
@@ -212,6 +217,8 @@ def word_pairs(doc: Mapping[str, str]) -> list[str]:
     for column in _DOC_COLUMNS:
         toks = doc[column].split()
         out.update((a + _PAIR + b, None) for a, b in itertools.pairwise(toks))
+    if sum(len(p.encode()) + 6 for p in out) > _MAX_PAIRS_BYTES:
+        return [_ANY_PAIR]
     return list(out)
 
 
@@ -375,7 +382,9 @@ def pairs_query(q: SearchQuery) -> str | None:
         for i in range(len(toks) - 1):
             lexeme = "'" + (toks[i] + _PAIR + toks[i + 1]).replace("'", "''") + "'"
             parts.append(lexeme + (":*" if t.prefix and i == len(toks) - 2 else ""))
-    return " & ".join(dict.fromkeys(parts)) or None
+    if not parts:
+        return None
+    return "(" + " & ".join(dict.fromkeys(parts)) + f") | '{_ANY_PAIR}'"
 
 
 # --- the index ---------------------------------------------------------------------------
