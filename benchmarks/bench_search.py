@@ -4,7 +4,12 @@ Each rep runs every query once, interleaved with the baseline (``find`` by model
 an indexed lookup) in the same order, so the figures share the machine's state.
 
     PYTHONPATH=. python benchmarks/bench_search.py [--n 100000] [--reps 30] [--engines sqlite,postgresql]
-        [--pg postgresql://root@127.0.0.1:5432/test]
+        [--pg postgresql://root@127.0.0.1:5432/test] [--keep SCHEMA]
+
+``--keep SCHEMA`` (PostgreSQL only) builds the catalog in that schema and leaves it there; a
+later run with the same ``--keep`` and ``--n`` reuses it (opening it migrates it, so a schema
+change is measured too) instead of loading the rows again. Drop it with
+``DROP SCHEMA "SCHEMA" CASCADE``.
 
 Nothing asserts on time; the target (p50 < 20 ms) is printed as met / NOT met.
 """
@@ -79,11 +84,15 @@ def run(engine: str, url: str, n: int, reps: int) -> None:
     cat = SQLCatalog(url)
     try:
         t = time.perf_counter()
-        data = rows(n)
-        for i in range(0, n, 2000):
-            cat.insert_artifacts(data[i : i + 2000])
+        have = cat.count({})
+        if have not in (0, n):
+            raise SystemExit(f"the catalog holds {have} artifacts, not 0 or {n}: drop it or use another --keep")
+        if have == 0:
+            data = rows(n)
+            for i in range(0, n, 2000):
+                cat.insert_artifacts(data[i : i + 2000])
         load_s = time.perf_counter() - t
-        if engine == "postgresql":
+        if engine == "postgresql" and have == 0:
             with cat.engine.begin() as c:
                 c.execute(sa.text("ANALYZE"))
         fns: list[tuple[str, Callable[[], object]]] = [
@@ -101,7 +110,8 @@ def run(engine: str, url: str, n: int, reps: int) -> None:
                 t = time.perf_counter()
                 fn()
                 times[k].append((time.perf_counter() - t) * 1000)
-        print(f"\n## {engine}, {n} artifacts (loaded in {load_s:.1f} s), {reps} reps, load {os.getloadavg()}")
+        loaded = f"loaded in {load_s:.1f} s" if have == 0 else "reused"
+        print(f"\n## {engine}, {n} artifacts ({loaded}), {reps} reps, load {os.getloadavg()}")
         print(f"| {'query':45} | hits | p50 ms | p95 ms | target p50 < 20 ms |")
         print(f"|{'-' * 47}|------|--------|--------|--------------------|")
         for k, xs in times.items():
@@ -118,20 +128,22 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--engines", default="sqlite,postgresql")
     ap.add_argument("--pg", default=os.environ.get("ARTIFACTSTORE_TEST_PG", "postgresql://root@127.0.0.1:5432/test"))
+    ap.add_argument("--keep", metavar="SCHEMA", help="PostgreSQL: build in this schema, keep it, reuse it")
     a = ap.parse_args()
     for engine in a.engines.split(","):
         if engine == "sqlite":
             with tempfile.TemporaryDirectory() as d:
                 run(engine, f"sqlite:///{d}/catalog.db", a.n, a.reps)
         else:
-            schema = f"bench_search_{os.getpid()}"
+            schema = a.keep or f"bench_search_{os.getpid()}"
             try:
                 run(engine, f"{a.pg}?schema={schema}", a.n, a.reps)
             finally:
-                eng = sa.create_engine(a.pg.replace("postgresql://", "postgresql+psycopg://", 1))
-                with eng.begin() as c:
-                    c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                eng.dispose()
+                if not a.keep:
+                    eng = sa.create_engine(a.pg.replace("postgresql://", "postgresql+psycopg://", 1))
+                    with eng.begin() as c:
+                        c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                    eng.dispose()
 
 
 if __name__ == "__main__":

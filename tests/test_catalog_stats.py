@@ -107,7 +107,7 @@ def test_migration_from_v5_computes_the_stats_of_the_rows_there(catalog_url: str
     _to_v5(catalog_url)
     c = SQLCatalog(catalog_url)
     try:
-        assert c.schema_version_found == 5 and SCHEMA_VERSION == 6
+        assert c.schema_version_found == 5 and SCHEMA_VERSION >= 6  # v5 -> 6 (stats), then later ones
         assert c.stats() == expected and expected.total_artifacts == 33
         assert c.stats({"model_id": "m1"}) == c.stats_from_rows({"model_id": "m1"})
         c.insert_artifacts([_row(rng) for _ in range(5)])  # and kept up to date from there

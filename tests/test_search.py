@@ -16,10 +16,14 @@ from hypothesis import strategies as st
 
 import artifactstore
 from artifactstore import ArtifactStore
+from artifactstore.catalog import schema as S
+from artifactstore.catalog import search
+from artifactstore.catalog.base import CatalogContents
 from artifactstore.catalog.schema import SCHEMA_VERSION
 from artifactstore.catalog.search import parse_query
+from artifactstore.catalog.sql import SQLCatalog
 from artifactstore.cli.main import cli
-from artifactstore.errors import InvalidInputError, InvalidQueryError
+from artifactstore.errors import CatalogError, InvalidInputError, InvalidQueryError
 from helpers import sql_catalog
 
 HOSTILE = ['"', '""', '"unclosed', "NEAR(a b)", "NEAR(", "'; --", "'; DROP TABLE artifacts; --", "*", "**", "a*b*",
@@ -124,6 +128,15 @@ def test_filtered_search_equals_search_then_filter(any_store: ArtifactStore) -> 
 QUERIES = ["resnet", "resn*", "words", '"exact words"', "words -exact", "vit", "log", "cafe", "report", "ep 7"]
 
 
+def _stored_oldest_first(cat: SQLCatalog) -> bool:
+    """Whether the search index's rows are stored in created_at order (the order a search walks
+    them): PostgreSQL's heap order, SQLite's rowids."""
+    key = "doc_id" if cat.dialect == "sqlite" else "ctid"
+    with cat.engine.connect() as conn:
+        stored = list(conn.execute(sa.text(f"SELECT artifact_id FROM search_docs ORDER BY {key}")).scalars())
+    return stored == [a.id for a in cat.find({}, order_by="created_at")]
+
+
 def test_reindex_gives_identical_results(any_store: ArtifactStore) -> None:
     s = any_store
     _fill(s)
@@ -136,6 +149,20 @@ def test_reindex_gives_identical_results(any_store: ArtifactStore) -> None:
     after = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
     assert before == after
     assert not any("gone" in s.get_artifact(i).name for ids in after.values() for i in ids)
+
+
+def test_rebuild_stores_the_index_oldest_first(tmp_path: Path, catalog_url: str) -> None:
+    """Reindex writes the index rows in created_at order whatever order the manifests came in
+    (ids here are not in created_at order), as a catalog that grew has them."""
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        cat = sql_catalog(s)
+        _many(cat, 300)
+        arts = cat.find({}, order_by="id")
+        assert arts != cat.find({}, order_by="created_at")
+        expected = [a.id for a in cat.search(parse_query("eighth"), {}, limit=None)]
+        assert cat.rebuild(lambda _pending: CatalogContents(artifacts=arts)) == 300
+        assert _stored_oldest_first(cat)
+        assert [a.id for a in cat.search(parse_query("eighth"), {}, limit=None)] == expected
 
 
 def test_migration_from_v3_builds_the_index(tmp_path: Path, catalog_url: str) -> None:
@@ -255,3 +282,156 @@ def test_tokens_of_every_ascii_character_match_the_definition() -> None:
     for i in range(0, 128, 7):
         text = every[i:] + every[:i]
         assert tokens(text) == _tokens_reference(text)
+
+
+def _many(cat: SQLCatalog, n: int) -> None:
+    """``n`` artifacts (three to a created_at, so ties are broken by id) with words of known
+    frequencies: ``every`` in all, ``eighth`` in 1 of 8, ``rare`` in 1 of 300; the phrase ``alpha
+    beta`` in 1 of 10, its words apart (``alpha x beta``) in 1 of 10 more, and ``tail`` ending the
+    name where ``head`` starts the type (a phrase across two columns)."""
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        note = ["every", "alpha beta" if i % 10 == 0 else "alpha x beta" if i % 10 == 1 else "gamma"]
+        if i % 8 == 0:
+            note.append("eighth")
+        if i % 300 == 7:
+            note.append("rare")
+        rows.append({
+            "id": f"{i * 7919 % 100_003:08x}-0000-0000-0000-{i:012x}", "name": f"run{i % 4}/n-{i}-tail.json",
+            "artifact_type": "head" if i % 2 else "log", "sha256": f"{i:064x}", "size": 1, "stored_size": 1,
+            "codec": "none", "blob_key": "blobs/x", "created_at": 1.7e9 + i // 3, "model_id": f"m{i % 5}",
+            "evaluation_id": None, "suite_name": None, "map_name": None, "episode_id": None,
+            "tags": [f"t{i % 3}"], "metadata": {"note": " ".join(note), "i": i},
+        })
+    for i in range(0, n, 1000):
+        cat.insert_artifacts(rows[i : i + 1000])
+
+
+PATH_QUERIES: list[tuple[str, dict[str, Any]]] = [
+    ("every", {}), ("eighth", {}), ("rare", {}), ("eighth", {"model_id": "m3"}), ("every", {"tags": ["t1"]}),
+    ('"alpha beta"', {}), ('"alpha be"*', {}), ("alpha beta", {}), ('"alpha beta" eighth', {}), ("eigh*", {}),
+    ("every -eighth", {}), ('every -"alpha beta"', {"artifact_type": "head"}), ('"tail head"', {}),
+    ("run1 every", {"created_after": 1.7e9 + 200}),
+]
+
+
+def _ran(cat: SQLCatalog, text: str) -> set[str]:
+    """The parts of a PostgreSQL search's plan that read search_docs rows (EXPLAIN ANALYZE)."""
+    sel = search.search_select("postgresql", parse_query(text), S.artifacts, [], {}, limit=50)
+    comp = sel.compile(cat.engine)
+    with cat.engine.connect() as conn:
+        lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN ANALYZE " + str(comp), comp.params)]
+    ran, cte = set(), ""
+    for line in lines:
+        if line.lstrip().startswith("CTE "):
+            cte = line.split()[1]
+        elif any(f"{scan} on search_docs" in line for scan in ("Index Scan Backward using ix_search_docs_created",
+                 "Bitmap Heap Scan", "Seq Scan")) and "never executed" not in line:
+            ran.add(cte)
+    return ran
+
+
+def test_newest_candidates_the_same_on_every_path(tmp_path: Path, catalog_url: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search ranks the newest CANDIDATES matches, whichever way the engine finds them (on
+    PostgreSQL, the walk in created_at order (a frequent query: all of it, or a sample then more)
+    and the GIN indexes (a rare query, or WALK_ROWS = 0) give the same results, the newest
+    CANDIDATES of every match)."""
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        cat = sql_catalog(s)
+        _many(cat, 3000)
+        # "newest": by created_at then id on PostgreSQL, by insertion order on SQLite (its rowid)
+        order: Any = (lambda a: (a.created_at, a.id)) if cat.dialect == "postgresql" else (lambda a: int(a.id[-12:], 16))
+        monkeypatch.setattr(search, "CANDIDATES", 10**9)
+        full = [cat.search(parse_query(q), f, limit=None) for q, f in PATH_QUERIES]
+        monkeypatch.setattr(search, "CANDIDATES", 100)
+        first: list[list[str]] = []
+        # (WALK_ROWS, WALK_SAMPLE): only the walk; a sample then more of the walk for `eighth`;
+        # the GIN indexes for `eighth` after a sample; only the GIN indexes
+        for walk, sample in ((10**9, 10**9), (3000, 200), (400, 100), (0, 0)):
+            monkeypatch.setattr(search, "WALK_ROWS", walk)
+            monkeypatch.setattr(search, "WALK_SAMPLE", sample)
+            for k, (q, f) in enumerate(PATH_QUERIES):
+                got = [a.id for a in cat.search(parse_query(q), f, limit=None)]
+                assert set(got) == {a.id for a in sorted(full[k], key=order, reverse=True)[:100]}, (walk, q, f)
+                if walk == 10**9:
+                    first.append(got)
+                assert got == first[k], (walk, q, f)
+                assert [a.id for a in cat.search(parse_query(q), f, limit=7, offset=5)] == got[5:12]
+            if cat.dialect == "postgresql" and walk == 3000:  # which path ran
+                assert _ran(cat, "every") == {"walk1"}
+                assert _ran(cat, "eighth") == {"walk1", "walk2"}
+                assert _ran(cat, "rare") == {"walk1", "every"}
+        counts = {q: len(hits) for (q, f), hits in zip(PATH_QUERIES, full, strict=True) if not f}
+        assert counts["every"] == 3000 and counts["eighth"] == 375 and counts["rare"] == 10
+        assert counts['"alpha beta"'] == counts['"alpha be"*'] == 300 and counts["alpha beta"] == 600
+        assert counts['"tail head"'] == 0  # a phrase matches within one column, on both engines
+        assert counts['"alpha beta" eighth'] == 75 and counts["every -eighth"] == 2625
+
+
+def test_migration_from_v6_builds_the_walk_and_pairs(tmp_path: Path, catalog_url: str) -> None:
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        _fill(s)
+        cat = sql_catalog(s)
+        _many(cat, 60)  # ids not in created_at order
+        expected = {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES}
+        with cat.engine.begin() as conn:
+            if cat.dialect == "postgresql":  # the v6 index: no created_at, no pairs
+                conn.execute(sa.text("DROP TABLE search_pairs"))
+                conn.execute(sa.text("ALTER TABLE search_docs DROP COLUMN created_at"))
+            conn.execute(sa.text("UPDATE as_meta SET value = '6' WHERE key = 'schema_version'"))
+    with artifactstore.open(tmp_path / "store", catalog=catalog_url) as s:
+        cat = sql_catalog(s)
+        assert cat.schema_version_found == 6 and SCHEMA_VERSION == 7
+        assert {q: [a.id for a in s.search(q, limit=None)] for q in QUERIES} == expected
+        assert [a.name for a in s.search('"exact words"')] == ["resnet50-eval.json"]
+        if cat.dialect == "postgresql":  # rebuilt (SQLite's index is unchanged by v7)
+            assert _stored_oldest_first(cat)
+        new = s.put(b"n", name="after-migration.txt", artifact_type="log", metadata={"note": "exact words again"})
+        assert [a.id for a in s.search('"exact words" again')] == [new.id]
+
+
+def test_postgresql_searches_are_planned_for_their_words(tmp_path: Path, pg_catalog_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg prepares a statement run five times; with PG_SEARCH_SETTINGS PostgreSQL still plans
+    each search for its own words (a generic plan took 50-120 ms instead of 5-10 at 100k), here
+    even in a session set to generic plans, and the settings end with the search's transaction."""
+    with artifactstore.open(tmp_path / "store", catalog=pg_catalog_url) as s:
+        cat = sql_catalog(s)
+        _many(cat, 200)
+        with cat.engine.connect() as conn:
+            with conn.begin():
+                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+                jit = conn.exec_driver_sql("SHOW jit").scalar()
+            try:
+                for text in ["every", "eighth", "rare"] * 4:
+                    with conn.begin():
+                        for stmt in search.PG_SEARCH_SETTINGS:
+                            conn.exec_driver_sql(stmt)
+                        sel = search.search_select("postgresql", parse_query(text), S.artifacts, [], {}, limit=50)
+                        conn.execute(sel).fetchall()
+                with conn.begin():
+                    plans = conn.execute(sa.text(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE :s"
+                    ), {"s": "WITH walk1%"}).all()
+                    assert plans and all(generic == 0 for generic, _ in plans) and sum(c for _, c in plans) >= 5
+                    assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+                    assert conn.exec_driver_sql("SHOW jit").scalar() == jit
+            finally:
+                with conn.begin():
+                    conn.exec_driver_sql("RESET plan_cache_mode")
+        monkeypatch.setattr(search, "PG_SEARCH_SETTINGS", ("SELECT 1 / 0",))  # the catalog's searches run them
+        with pytest.raises(CatalogError, match="division by zero"):
+            s.search("every")
+
+
+def test_a_document_too_large_for_its_pairs_still_indexes_and_matches(any_store: ArtifactStore) -> None:
+    """Thousands of long tags: more pairs than a PostgreSQL tsvector holds (1 MB). The artifact is
+    stored and found, by words and by phrases (on PostgreSQL its phrases are then tested across
+    its columns, as before v7)."""
+    tags = [f"t{i} " + "x" * 94 + f"{i:06d}" for i in range(6000)]  # doc 0.7 MB, its pairs 1.3 MB
+    big = any_store.put(b"big", name="many-tags.bin", artifact_type="log", tags=tags)
+    small = any_store.put(b"small", name="few-tags.bin", artifact_type="log", tags=["t17 other"])
+    assert [a.id for a in any_store.search('"t17 xxxx"*')] == [big.id]
+    assert {a.id for a in any_store.search("t17")} == {big.id, small.id}
+    assert [a.id for a in any_store.search('"t17 other"')] == [small.id]

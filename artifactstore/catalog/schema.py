@@ -27,8 +27,9 @@ __all__ = [
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 6  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views;
-# v6: the maintained statistics (stats_blobs, stats_totals, stats_deltas; catalog/stats.py)
+SCHEMA_VERSION = 7  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views;
+# v6: the maintained statistics (stats_blobs, stats_totals, stats_deltas; catalog/stats.py);
+# v7: PostgreSQL's search_docs gains created_at and word pairs (catalog/search.py)
 
 metadata = sa.MetaData()
 _S = sa.String

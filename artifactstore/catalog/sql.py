@@ -462,15 +462,24 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             sel = sa.select(S.artifacts).where(*self._where(filters)).order_by(*ORDERINGS[order_by])
         return self._read_page(sel, limit, offset)
 
-    def _read_page(self, sel: sa.Select[Any], limit: int | None, offset: int) -> list[Artifact]:
-        """One page of artifact rows of ``sel``, hydrated (shared by :meth:`find` and :meth:`search`)."""
+    def _read_page(self, sel: sa.Select[Any], limit: int | None, offset: int,
+                   settings: Sequence[str] = ()) -> list[Artifact]:
+        """One page of artifact rows of ``sel``, hydrated (shared by :meth:`find` and :meth:`search`);
+        ``settings`` are statements run first in the same transaction (``SET LOCAL ...``)."""
         if limit is not None:
             sel = sel.limit(limit)
         if offset:
             sel = sel.offset(offset)
 
         def q(conn: sa.Connection) -> list[Artifact]:
-            return self._hydrate_tuples(conn, [tuple(r) for r in conn.execute(sel).all()])
+            for stmt in settings:
+                conn.exec_driver_sql(stmt)
+            res = conn.execute(sel)
+            cols = tuple(res.keys())
+            if cols[: len(_ART_COLUMNS)] == _ART_COLUMNS:
+                return self._hydrate_tuples(conn, [tuple(r) for r in res.all()])
+            pos = [cols.index(c) for c in _ART_COLUMNS]  # another column order (a search's select)
+            return self._hydrate_tuples(conn, [tuple(r[i] for i in pos) for r in res.all()])
 
         return self.read(q)
 
@@ -505,8 +514,9 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         match first, then newest (see :mod:`artifactstore.catalog.search`)."""
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
-        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters), filters)
-        return self._read_page(sel, limit, offset)
+        sel = fts.search_select(self.dialect, query, S.artifacts, self._where(filters), filters, limit=limit,
+                                offset=offset)
+        return self._read_page(sel, None, 0, fts.PG_SEARCH_SETTINGS if self.dialect == "postgresql" else ())
 
     def count(self, filters: FindFilters) -> int:
         sel = sa.select(sa.func.count()).select_from(S.artifacts).where(*self._where(filters))
@@ -742,7 +752,9 @@ class SQLCatalog(EvaluationTables, LeaseTables):
         for t in (S.tags, S.metadata_kv, S.aliases, S.artifacts, S.names, S.evaluations, S.champions):
             conn.execute(sa.delete(t))
         fts.clear(conn)
-        arts = list(contents.artifacts)
+        # oldest first, as a live catalog grows: the search index's rows then lie in the order a
+        # search walks them (PostgreSQL: created_at; SQLite's FTS5 "newest" is its rowid order)
+        arts = sorted(contents.artifacts, key=lambda a: (a.created_at, a.id))
         for i in range(0, len(arts), 2000):
             self._bulk(conn, arts[i : i + 2000])
         if contents.last_versions:
