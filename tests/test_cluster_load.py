@@ -23,9 +23,9 @@ from artifactstore import gc
 from helpers import sql_catalog
 
 WORKERS = 8
-# 150 per worker (1,200 artifacts) keeps CI's whole suite under 10 minutes; the long mode
+# 100 per worker (800 artifacts) keeps CI's whole suite under 10 minutes; the long mode
 # (ARTIFACTSTORE_CLUSTER_PER_WORKER=500: 4,000 artifacts) is what the cluster docs quote. A multiple of 50.
-PER_WORKER = int(os.environ.get("ARTIFACTSTORE_CLUSTER_PER_WORKER", "150"))
+PER_WORKER = int(os.environ.get("ARTIFACTSTORE_CLUSTER_PER_WORKER", "100"))
 GRACE = 3.0
 
 
