@@ -236,6 +236,48 @@ def test_put_many_invalid_item_writes_nothing(store: ArtifactStore) -> None:
     assert list(store.backend.list("blobs/")) == []
 
 
+def test_put_many_mixed_sizes_keep_their_order(store: ArtifactStore, tmp_path: Path) -> None:
+    # small sources go through the calling thread, large ones through the pool: the result is in
+    # the order given either way
+    from artifactstore.store.writing import INLINE_MAX
+
+    sizes = [10, INLINE_MAX + 1, 5, INLINE_MAX, 3 * INLINE_MAX, 0, 7]
+    paths = []
+    for i, n in enumerate(sizes):
+        p = tmp_path / f"src{i}.bin"
+        p.write_bytes(bytes([i]) * n)
+        paths.append(p)
+    arts = store.put_many([{"source": p, "artifact_type": "log", "name": f"mixed/{i}"} for i, p in enumerate(paths)])
+    assert [a.name for a in arts] == [f"mixed/{i}" for i in range(len(sizes))]
+    assert [a.size for a in arts] == sizes
+    for a, p in zip(arts, paths, strict=True):
+        assert store.read_bytes(a.id) == p.read_bytes()
+
+
+class _FailingReader(io.BytesIO):
+    # seekable, so its size is known: small, it is stored in the calling thread, before the rest
+    def read(self, n: int | None = -1) -> bytes:
+        raise OSError("the source broke")
+
+
+def test_put_many_failing_source_commits_nothing_and_closes_every_file(store: ArtifactStore, tmp_path: Path) -> None:
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"s{i}.txt"
+        p.write_bytes(f"content {i}".encode())
+        paths.append(p)
+    items: list[dict[str, Any]] = [{"source": p, "artifact_type": "log", "name": f"f/{i}"} for i, p in enumerate(paths)]
+    items.insert(2, {"source": _FailingReader(b"ten bytes!"), "artifact_type": "log", "name": "f/broken"})
+    with pytest.raises(OSError, match="the source broke"):
+        store.put_many(items)
+    assert store.count() == 0
+    # every source put_many opened is closed (an unclosed file would be a ResourceWarning: an error here)
+    import gc as _gc
+
+    _gc.collect()
+    assert store.put_many(items[:2] + items[3:])[0].name == "f/0"
+
+
 def test_memory_backend(tmp_path: Path) -> None:
     with artifactstore.open("memory://test-memory-backend") as s:
         a = s.put(b"in memory", artifact_type="log", name="m.txt")

@@ -34,7 +34,11 @@ from ..validation import (
 )
 from .core import Source, StoreCore
 
-__all__ = ["WritePath"]
+__all__ = ["INLINE_MAX", "WritePath"]
+
+#: put_many on local disk with its default workers: sources of at most this many bytes are
+#: stored in the calling thread (see :meth:`WritePath.put_many`).
+INLINE_MAX = 256 << 10
 
 
 class WritePath(StoreCore):
@@ -141,7 +145,9 @@ class WritePath(StoreCore):
     def put_many(self, items: Iterable[Mapping[str, Any]], *, workers: int | None = None) -> list[Artifact]:
         """Store a batch: each item is a mapping with ``source`` and the keyword arguments of :meth:`put`.
 
-        Blobs are written concurrently; the batch shares one manifest segment
+        Blobs are written concurrently (``workers`` threads; by default on local disk, sources
+        of at most :data:`INLINE_MAX` bytes are stored in the calling thread meanwhile, since
+        their work holds the GIL); the batch shares one manifest segment
         and one catalog transaction, so either every artifact becomes visible
         or none does. Input is validated before anything is written.
         """
@@ -169,14 +175,24 @@ class WritePath(StoreCore):
             return fields
 
         n = workers or self._workers
+        # On local disk, by default, small sources are stored in this thread while the pool takes
+        # the rest: their work is Python holding the GIL, and two threads took 1.4-1.5x as long as
+        # one for 1,000 x 10 KiB (0.78 s against 0.50-0.57 s). Remote stores wait on the network.
+        inline = workers is None and not self.blobs.is_remote
         try:
             if n <= 1 or len(prepared) <= 1:
                 rows = [one(p) for p in prepared]
             else:
                 with ThreadPoolExecutor(max_workers=n, thread_name_prefix="artifactstore-put") as pool:
-                    rows = list(pool.map(one, prepared))
+                    pooled = {i: pool.submit(one, p) for i, p in enumerate(prepared)
+                              if not (inline and p[0].size is not None and p[0].size <= INLINE_MAX)}
+                    done = {i: one(p) for i, p in enumerate(prepared) if i not in pooled}
+                    rows = [done[i] if i in done else pooled[i].result() for i in range(len(prepared))]
         except BaseException:  # the blobs already published stay unreferenced: drop their leases
             self.blobs.release([t for _, fields, _ in prepared for t in fields.get("leases", ())])
+            for src, _, _ in prepared:  # the sources never reached (one() closes the others)
+                if src.close and not src.f.closed:
+                    src.f.close()
             raise
         if not rows:
             return []
