@@ -55,14 +55,14 @@ of the *original* bytes. :class:`BlobStore` owns its whole life cycle:
 
 Physical layout. Where a blob's bytes live is a :class:`BlobLayout`: publish,
 open, exists, list and the sweep's delete go through it, and nothing else here
-knows the backend's key scheme. :class:`LooseLayout` (today's only layout) keeps
-one backend object per blob, ``blobs/sha256/<2 hex>/<64 hex><codec suffix>``.
-The upcoming pack format (small blobs appended to immutable pack objects, read
-by offset) is a second layout: the blob key an artifact records stays its
-content address, and the layout resolves it (a pack index maps a key to a pack
-and an offset); :class:`BlobStore` then picks the layout per blob (by size at
-publish, by lookup at read), and the lease / digest-lock rules above stay as
-they are, since they are about digests, not objects.
+knows the backend's key scheme. :class:`LooseLayout` keeps one backend object per
+blob, ``blobs/sha256/<2 hex>/<64 hex><codec suffix>``. :class:`PackedLayout` (local
+disk, over a catalog that keeps the pack index) adds packs (:mod:`artifactstore.packs`):
+the small blobs of a batch appended to one immutable file, read by offset. The blob key
+an artifact records stays its content address; the layout resolves it to its loose file,
+else to its pack through the catalog's pack index. :meth:`BlobStore.publish_small`
+writes packs, :meth:`BlobStore.sweep` deletes and repacks them (docs/architecture.md,
+"Packs", has the locking rules).
 
 Nothing outside this module calls a backend for blob work; journals go through
 :mod:`artifactstore.manifests`.
@@ -73,6 +73,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import io
 import logging
 import os
@@ -81,13 +82,13 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
-from .atomic import replacing
+from .atomic import discard, replacing
 from .backends.base import STAGING_PREFIX, Backend, BlobWriter, ObjectInfo
 from .codecs.base import Codec
 from .errors import (
@@ -102,15 +103,17 @@ from .faults import crash_point
 from .ids import new_id
 from .manifests import blob_key
 from .models import Artifact
+from .packs import PACK_MAX, PACKS, MemberReader, PackWriter, pack_id_ok, pack_key, read_index_file
 from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
 from .validation import OpenedSource
 
 if TYPE_CHECKING:
     from .cache import BlobCache
-    from .catalog.base import Catalog
+    from .catalog.base import Catalog, PackIndex
     from .plugins import PluginRegistry
 
-__all__ = ["BLOBS", "PIN_LIMIT", "SAMPLE", "ZERO_COPY_MIN", "BlobLayout", "BlobStore", "LooseLayout", "SweepResult"]
+__all__ = ["BLOBS", "PIN_LIMIT", "SAMPLE", "ZERO_COPY_MIN", "BlobLayout", "BlobStore", "LooseLayout", "PackedLayout",
+           "SweepResult"]
 
 log = logging.getLogger("artifactstore")
 #: The backend folder of loose blobs.
@@ -293,6 +296,142 @@ class LooseLayout(BlobLayout):
         return path
 
 
+class PackedLayout(LooseLayout):
+    """Loose blobs plus packs (:mod:`artifactstore.packs`), on local disk.
+
+    A blob key resolves to its loose file when there is one, else to its place in a pack
+    through the pack index (``index()``, the catalog's :class:`~artifactstore.catalog.base.PackIndex`).
+    Writing packs is :meth:`BlobStore.publish_small`'s; this class reads them. A location
+    that vanished (gc repacked the member meanwhile) is looked up once more.
+    """
+
+    def __init__(self, backend: Backend, index: Callable[[], PackIndex]) -> None:
+        super().__init__(backend)
+        self.index = index
+        packs = backend.local_path(PACKS.rstrip("/"))
+        assert packs is not None
+        self.packs_dir = packs
+
+    def pack_path(self, pack_id: str) -> Path:
+        """The file of pack ``pack_id`` (which need not exist)."""
+        path = self.backend.local_path(pack_key(pack_id))
+        assert path is not None
+        return path
+
+    def locate(self, key: str) -> tuple[str, int, int] | None:
+        """``(pack, offset, length)`` of a packed blob key, else ``None``."""
+        return self.index().pack_locations([key]).get(key)
+
+    def _open_member(self, key: str) -> BinaryIO:
+        for _attempt in range(2):
+            loc = self.locate(key)
+            if loc is None or not pack_id_ok(loc[0]):
+                raise FileNotFoundError(key)
+            try:
+                fd = os.open(self.pack_path(loc[0]), os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # repacked between the lookup and the open: look it up again
+            return io.BufferedReader(MemberReader(fd, loc[1], loc[2]), CHUNK)  # type: ignore[return-value]
+        raise FileNotFoundError(key)
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return super().open_read(key)
+        except FileNotFoundError:
+            return self._open_member(key)
+
+    def download_file(self, key: str, path: Path) -> None:
+        try:
+            src = super().open_read(key)
+        except FileNotFoundError:
+            src = self._open_member(key)
+        with src, open(path, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+
+    def info(self, key: str) -> ObjectInfo:
+        try:
+            return super().info(key)
+        except FileNotFoundError:
+            pass
+        loc = self.locate(key)
+        if loc is None or not pack_id_ok(loc[0]):
+            raise FileNotFoundError(key)
+        st = os.stat(self.pack_path(loc[0]))
+        if loc[1] + loc[2] > st.st_size:  # a truncated pack: the member is not (all) there
+            raise FileNotFoundError(key)
+        return ObjectInfo(key, loc[2], st.st_mtime)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.info(key)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def find(self, sha256: str, suffixes: list[str]) -> list[ObjectInfo]:
+        found = super().find(sha256, suffixes)
+        if found:
+            return found
+        keys = [self.key(sha256, s) for s in suffixes]
+        locs = self.index().pack_locations(keys)
+        out = []
+        for key in keys:  # in the order of the suffixes given (the caller's own first)
+            loc = locs.get(key)
+            if loc is None or not pack_id_ok(loc[0]):
+                continue
+            try:
+                st = os.stat(self.pack_path(loc[0]))
+            except FileNotFoundError:
+                continue
+            if loc[1] + loc[2] <= st.st_size:
+                out.append(ObjectInfo(key, loc[2], st.st_mtime))
+        return out
+
+    def list(self) -> Iterator[ObjectInfo]:
+        """Every loose blob, then every packed one (with its pack's mtime)."""
+        yield from super().list()
+        mtimes: dict[str, float | None] = {}
+        for key, pack, _off, length in self.index().pack_rows():
+            if pack not in mtimes:
+                try:
+                    mtimes[pack] = os.stat(self.pack_path(pack)).st_mtime if pack_id_ok(pack) else None
+                except FileNotFoundError:
+                    mtimes[pack] = None
+            if mtimes[pack] is not None:
+                yield ObjectInfo(key, length, mtimes[pack])
+
+    def list_loose(self) -> Iterator[ObjectInfo]:
+        """Every loose blob (what the loose sweep deletes one by one)."""
+        return super().list()
+
+    def local_path(self, key: str) -> Path | None:
+        path = super().local_path(key)
+        return path if path is not None and path.exists() else None
+
+    def lease_path(self, key: str) -> Path | None:
+        """The file whose ``flock`` leases blob ``key``: its loose file, else its pack."""
+        path = super().local_path(key)
+        if path is not None and path.exists():
+            return path
+        loc = self.locate(key)
+        return self.pack_path(loc[0]) if loc is not None and pack_id_ok(loc[0]) else None
+
+    def pack_files(self) -> Iterator[tuple[str, os.stat_result]]:
+        """``(pack id, stat)`` of every pack file."""
+        if not self.packs_dir.is_dir():
+            return
+        for bucket in sorted(self.packs_dir.iterdir()):
+            if not bucket.is_dir():
+                continue
+            for f in sorted(bucket.iterdir()):
+                pid = f.name[:-5] if f.name.endswith(".pack") else ""
+                if pack_id_ok(pid) and pid[:2] == bucket.name:
+                    try:
+                        yield pid, f.stat()
+                    except FileNotFoundError:
+                        continue
+
+
 # --- results -------------------------------------------------------------------------------
 
 
@@ -448,7 +587,13 @@ class BlobStore:
         cache: BlobCache | None = None,
         layout: BlobLayout | None = None,
     ) -> None:
-        self.layout: BlobLayout = layout or LooseLayout(backend)
+        if layout is None:
+            from .catalog.base import PackIndex
+
+            # Packs on local disk over a catalog that keeps their index; loose blobs elsewhere.
+            packed = backend.local_path(PACKS.rstrip("/")) is not None and isinstance(catalog, PackIndex)
+            layout = PackedLayout(backend, lambda: cast("PackIndex", self.catalog)) if packed else LooseLayout(backend)
+        self.layout: BlobLayout = layout
         self._backend = backend  # for its scratch folder (spool and staging files)
         self.catalog = catalog
         self.registry = registry
@@ -464,12 +609,15 @@ class BlobStore:
         self._lock = threading.Lock()
         # local lease token -> (descriptor holding LOCK_SH on the blob, the pid that took it)
         self._pins: dict[str, tuple[int, int]] = {}
+        # leases on packed blobs: token -> pack file; pack file -> [descriptor holding LOCK_SH, count, pid]
+        self._pack_pins: dict[str, str] = {}
+        self._pack_fds: dict[str, list[int]] = {}
 
     def close(self) -> None:
         """Stop the hashing threads (waiting for running work) and drop every lease still held."""
         self.hash_pool.shutdown(wait=True)
         with self._lock:
-            tokens = list(self._pins)
+            tokens = list(self._pins) + list(self._pack_pins)
         self.release(tokens)
 
     # --- leases --------------------------------------------------------------------------
@@ -482,6 +630,13 @@ class BlobStore:
         for token in tokens:
             with self._lock:
                 pin = self._pins.pop(token, None)
+                pack = self._pack_pins.pop(token, None) if pin is None else None
+                if pack is not None:
+                    held = self._pack_fds[pack]
+                    held[1] -= 1
+                    pin = (held[0], held[2]) if held[1] == 0 else None
+                    if pin is not None:
+                        del self._pack_fds[pack]
             if pin is None:
                 continue
             fd, pid = pin
@@ -490,6 +645,57 @@ class BlobStore:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
+
+    def _claim(self, key: str, lease: str | None) -> list[str] | None:
+        """Before a put relies on the stored blob ``key`` (dedup), under the digest mutex: the
+        leases that keep it. A loose blob: its pin (or the catalog ``lease`` already taken). A
+        packed blob: a pin of its pack, which fails (``None``: do not rely on it) while gc holds
+        the pack to delete or repack it."""
+        if isinstance(self.layout, PackedLayout) and self.layout.local_path(key) is None:
+            path = self.layout.lease_path(key)
+            token = self._pin_pack(path) if path is not None else None
+            if token is None:
+                return None
+            return [token] if lease is None else [token, lease]
+        return [self._pin(key)] if lease is None else [lease]
+
+    def _pin_pack(self, path: Path, fd: int | None = None) -> str | None:
+        """A lease on a pack: ``LOCK_SH | LOCK_NB`` on it (one descriptor per pack, shared by
+        this BlobStore's leases on it). ``None`` when gc holds the pack exclusively or the
+        file is gone. ``fd``: a descriptor of the pack already holding ``LOCK_SH`` (its writer's)."""
+        name = str(path)
+        with self._lock:
+            held = self._pack_fds.get(name)
+            if held is not None:
+                held[1] += 1
+                if fd is not None:
+                    os.close(fd)
+                token = new_id()
+                self._pack_pins[token] = name
+                return token
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                # removed between the open and the lock (gc deleted or repacked it): not a lease
+                if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                    raise FileNotFoundError(name)
+            except (BlockingIOError, FileNotFoundError):
+                os.close(fd)
+                return None
+        token = new_id()
+        with self._lock:
+            held = self._pack_fds.get(name)
+            if held is not None:  # another thread pinned it meanwhile: share that one
+                held[1] += 1
+                os.close(fd)
+            else:
+                self._pack_fds[name] = [fd, 1, os.getpid()]
+            self._pack_pins[token] = name
+        return token
 
     def _pin(self, key: str) -> str:
         """A local-disk lease on blob ``key``: ``LOCK_SH`` on its file until :meth:`release`
@@ -662,16 +868,25 @@ class BlobStore:
             # Past PIN_LIMIT pins (a large put_many, an archive import), the lease is a catalog
             # row taken before the mutex, as elsewhere: descriptors are not unbounded.
             lease = None if pin else self.catalog.take_lease(sha, self.lease_seconds)
+            held: list[str] = []
+
+            def claim(k: str) -> bool:
+                tokens = self._claim(k, lease)
+                held.extend(tokens or ())
+                return tokens is not None
+
             try:
                 with _flocked(lock_dir, fcntl.LOCK_EX):
-                    chosen = self._decide(fields, self.catalog.blob_of(sha), 0, commit, abort)
-                    token = self._pin(str(chosen["blob_key"])) if lease is None else lease
+                    chosen = self._decide(fields, self.catalog.blob_of(sha), 0, commit, abort, claim)
+                    if not held:
+                        held.append(self._pin(str(chosen["blob_key"])) if lease is None else lease)
             except BaseException:
+                self.release(held)
                 if lease is not None:
                     self.catalog.release_leases_now([lease])
                 raise
             crash_point("after-blob-publish")
-            return {**chosen, "leases": [token]}
+            return {**chosen, "leases": held}
 
         def decide(existing: tuple[str, str, int] | None, others: int) -> dict[str, Any]:
             return self._decide(fields, existing, others, commit, abort)
@@ -685,24 +900,31 @@ class BlobStore:
     def _decide(
         self, fields: dict[str, Any], existing: tuple[str, str, int] | None, others: int,
         commit: Callable[[], None], abort: Callable[[], None],
+        claim: Callable[[str], bool] = lambda _k: True, heal: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         # Under the digest lock: ``existing`` is a committed artifact's blob of this digest,
         # ``others`` the number of other writers' unexpired leases on it (a writer that
-        # published and has not committed yet, or one that reuses a stored blob).
+        # published and has not committed yet, or one that reuses a stored blob). ``claim(key)``
+        # leases a stored blob before it is relied on (False: it is going, do not), ``heal``
+        # publishes this put's copy as a loose blob (where ``commit`` would pack it).
         key = str(fields["blob_key"])
         broken: str | None = None
         if existing is not None:
             ekey, ecodec, estored = existing
             # a blob a verify found corrupt (a flipped byte keeps the size) is not reused either
-            if self._blob_intact(ekey, estored) and not self.catalog.is_blob_suspect(ekey):
+            intact = self._blob_intact(ekey, estored) and not self.catalog.is_blob_suspect(ekey)
+            if intact and claim(ekey):
                 abort()
                 return {**fields, "codec": ecodec, "blob_key": ekey, "stored_size": estored}
             if ekey == key:
                 # Healing dedup: the stored blob is missing, truncated or corrupt; our staged copy
-                # of the same content replaces it, for every artifact that shares it.
-                log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
-                commit()
-                self.catalog.clear_blob_suspect([ekey])
+                # of the same content replaces it (a loose blob is read before a packed one), for
+                # every artifact that shares it.
+                if not intact:
+                    log.warning("blob %s is missing or damaged; re-publishing it from this put", ekey)
+                (heal or commit)()
+                if not intact:
+                    self.catalog.clear_blob_suspect([ekey])
                 return fields
             broken = ekey
         if existing is not None or others or not self.is_remote:
@@ -720,11 +942,230 @@ class BlobStore:
                     _sha, codec = self.codec_of(hit.key)
                 except UnknownCodecError:
                     codec = None
-                if codec is not None:
+                if codec is not None and claim(hit.key):
                     abort()
                     return {**fields, "codec": codec.name, "blob_key": hit.key, "stored_size": hit.size}
         commit()
         return fields
+
+    # --- packs -----------------------------------------------------------------------------
+
+    def packs_apply(self) -> bool:
+        """Whether :meth:`publish_small` packs (local disk, a catalog keeping the pack index,
+        a filesystem with ``flock``)."""
+        return isinstance(self.layout, PackedLayout) and self.layout.lock_dir("00") is not None
+
+    def publish_small(self, items: Sequence[tuple[OpenedSource, str, str]]) -> list[dict[str, Any]]:
+        """The blob fields of many small sources ``(source, codec name, member name)``, as
+        :meth:`publish` returns them, new content appended to packs (one file per
+        :data:`~artifactstore.packs.PACK_MAX` bytes instead of one per blob).
+
+        Each source is read whole (the caller passes sources of a few hundred KiB at most).
+        First every source is read, hashed and encoded: content this store holds already goes
+        to a scratch spool, the rest to the new pack. Then, holding the digest mutexes of the
+        whole batch (in sorted order), each blob is decided as :meth:`publish` decides it
+        (reuse a stored blob, heal a damaged one, or keep this copy); the pack, with an index
+        of only the kept members, is sealed (published by rename, holding a lease from before
+        it is visible), indexed in the catalog, and only then are the mutexes released: a
+        concurrent writer of the same content sees the packed blob and shares it. Without
+        packs (:meth:`packs_apply`), each source goes through :meth:`publish`.
+        """
+        if len(items) < 2 or not self.packs_apply():
+            return [self.publish(src, codec, member) for src, codec, member in items]
+        layout = self.layout
+        assert isinstance(layout, PackedLayout)
+        from .codecs.detect import choose_auto_codec
+        from .scratch import entry_name, scratch_dir
+
+        scratch = scratch_dir(self._backend)
+        fsync = bool(getattr(self._backend, "fsync", False))
+        packs: list[tuple[PackWriter, int]] = []  # each with a descriptor holding LOCK_SH on it
+        spool: IO[bytes] | None = None
+        staged: list[dict[str, Any]] = []  # per item: fields, and where its encoded bytes are
+        first: dict[str, int] = {}  # sha256 -> the item carrying its bytes (stored once, whatever the codecs)
+        try:
+            for src, codec_name, member in items:
+                data = src.f.read()
+                if src.size is not None and len(data) != src.size:
+                    raise InvalidInputError(f"source changed while it was read ({src.size} -> {len(data)} bytes)")
+                if codec_name == "auto":
+                    codec_name = choose_auto_codec(data[:SAMPLE], member)
+                blob, codec, error = self._encode_bytes(data, self.codec(codec_name), member)
+                sha = hashlib.sha256(data).hexdigest()
+                key = layout.key(sha, codec.suffix)
+                fields: dict[str, Any] = {"sha256": sha, "size": len(data), "codec": codec.name, "blob_key": key,
+                                          "stored_size": len(blob)}
+                if error is not None:
+                    fields["codec_error"] = error
+                item: dict[str, Any] = {"fields": fields}
+                if sha in first:
+                    item["same_as"] = first[sha]
+                elif self.catalog.blob_of(sha) is not None:
+                    # probably shared with a stored blob: kept aside, packed only if it is not
+                    if spool is None:
+                        spool = tempfile.TemporaryFile(prefix="artifactstore-spool-", dir=scratch)  # noqa: SIM115
+                    item["spool"] = (spool.tell(), len(blob))
+                    spool.write(blob)
+                    first[sha] = len(staged)
+                else:
+                    if not packs or packs[-1][0].size >= PACK_MAX:
+                        packs.append(self._new_pack(scratch, entry_name("pack"), fsync))
+                    item["pack"] = (len(packs) - 1, packs[-1][0].append(key, blob), len(blob))
+                    first[sha] = len(staged)
+                staged.append(item)
+            crash_point("pack-before-seal")
+            return self._decide_packed(staged, packs, spool)
+        finally:
+            for writer, lock_fd in packs:
+                writer.close()
+                if lock_fd >= 0:
+                    os.close(lock_fd)
+            if spool is not None:
+                spool.close()
+
+    def _new_pack(self, scratch: Path, name: str, fsync: bool, how: int = fcntl.LOCK_SH) -> tuple[PackWriter, int]:
+        writer = PackWriter(scratch, name, fsync=fsync)
+        try:
+            # the lease of the pack's own members (gc's repack: its hold), from before it is visible
+            fd = os.open(writer.tmp, os.O_RDONLY)
+        except BaseException:
+            writer.close()
+            raise
+        try:
+            fcntl.flock(fd, how)
+        except BaseException:
+            os.close(fd)
+            writer.close()
+            raise
+        return writer, fd
+
+    def _encode_bytes(self, data: bytes, codec: Codec, member: str) -> tuple[bytes, Codec, str | None]:
+        """``data`` encoded by ``codec`` (in memory: a small source), or raw after a codec failure."""
+        if codec.name == "none":
+            return data, codec, None
+        out = io.BytesIO()
+        try:
+            enc = codec.encoder(out, size=len(data), member_name=member)
+            enc.write(data)
+            enc.finish()
+            return out.getvalue(), codec, None
+        except Exception as exc:  # a codec's own failure: stored raw, as publish does
+            log.warning("codec %s failed (%s); storing %s uncompressed", codec.name, exc, member)
+            return data, self.codec("none"), f"{codec.name}: {type(exc).__name__}: {exc}"
+
+    def _decide_packed(self, staged: list[dict[str, Any]], packs: list[tuple[PackWriter, int]],
+                       spool: IO[bytes] | None) -> list[dict[str, Any]]:
+        layout = self.layout
+        assert isinstance(layout, PackedLayout)
+        kept: list[list[tuple[str, int, int]]] = [[] for _ in packs]
+        leases: list[list[str]] = [[] for _ in staged]
+        out: list[dict[str, Any]] = []
+
+        def stored_bytes(item: dict[str, Any]) -> bytes:
+            if "pack" in item:
+                p, off, n = item["pack"]
+                return os.pread(packs[p][0].fd, n, off)
+            assert spool is not None
+            off, n = item["spool"]
+            spool.seek(off)
+            return spool.read(n)
+
+        locks = sorted({str(item["fields"]["sha256"])[:2] for item in staged})
+        held: list[int] = []
+        try:
+            for bucket in locks:  # the digest mutexes of the whole batch, in sorted order (no deadlock)
+                lock_dir = layout.lock_dir(bucket + "0" * 62)
+                assert lock_dir is not None
+                fd = os.open(lock_dir, os.O_RDONLY)
+                held.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            for i, item in enumerate(staged):
+                fields = item["fields"]
+                if "same_as" in item:
+                    continue
+                mine: list[str] = []
+                key = str(fields["blob_key"])
+
+                def commit(item: dict[str, Any] = item, key: str = key) -> None:
+                    if "spool" in item:  # shared after all (or no longer): pack our copy
+                        if not packs or packs[-1][0].size >= PACK_MAX:
+                            from .scratch import entry_name, scratch_dir
+
+                            packs.append(self._new_pack(scratch_dir(self._backend), entry_name("pack"),
+                                                        bool(getattr(self._backend, "fsync", False))))
+                            kept.append([])
+                        data = stored_bytes(item)
+                        item["pack"] = (len(packs) - 1, packs[-1][0].append(key, data), len(data))
+                    p, off, n = item["pack"]
+                    kept[p].append((key, off, n))
+
+                def heal(item: dict[str, Any] = item, key: str = key, mine: list[str] = mine) -> None:
+                    writer = layout.writer()  # a loose copy, read before the damaged one
+                    try:
+                        writer.write(stored_bytes(item))
+                        writer.commit(key)
+                    except BaseException:
+                        writer.abort()
+                        raise
+                    mine.append(self._pin(key))
+
+                def claim(k: str, mine: list[str] = mine) -> bool:
+                    tokens = self._claim(k, None)
+                    mine.extend(tokens or ())
+                    return tokens is not None
+
+                chosen = self._decide(fields, self.catalog.blob_of(str(fields["sha256"])), 0, commit,
+                                      lambda: None, claim, heal)
+                leases[i] = mine
+                item["chosen"] = chosen
+            sealed: list[tuple[str, list[tuple[str, int, int]], int]] = []
+            for (writer, lock_fd), members in zip(packs, kept, strict=True):
+                if not members:
+                    continue
+                writer.members = members  # the index names only the kept members
+                writer.seal(layout.pack_path(writer.pack_id))
+                sealed.append((writer.pack_id, members, lock_fd))
+            crash_point("pack-after-seal")
+            for pack_id, members, _fd in sealed:
+                self.catalog.add_pack_members(pack_id, members)  # type: ignore[attr-defined]
+            crash_point("pack-after-index")
+            crash_point("after-blob-publish")  # as for a loose blob: in place, nothing journalled
+            own: dict[str, Path] = {}
+            base: list[str] = []
+            for pack_id, members, lock_fd in sealed:
+                path = layout.pack_path(pack_id)
+                for key, _o, _n in members:
+                    own[key] = path
+                # the writer's lock, held since before the pack was visible, carries the members' leases
+                for j, (w, _f) in enumerate(packs):
+                    if w.pack_id == pack_id:
+                        packs[j] = (w, -1)
+                token = self._pin_pack(path, lock_fd)
+                assert token is not None
+                base.append(token)
+            try:
+                for i, item in enumerate(staged):
+                    src_i = item.get("same_as", i)
+                    chosen = staged[src_i]["chosen"]
+                    key = str(chosen["blob_key"])
+                    if i == src_i and leases[i]:
+                        pass  # a stored blob it shares, or the loose copy it healed: leased by then
+                    elif key in own:
+                        token = self._pin_pack(own[key])  # shares the writer's descriptor: cannot fail
+                        assert token is not None
+                        leases[i] = [token]
+                    else:  # a repeat of a shared blob, whose first lease this batch still holds
+                        leases[i] = self._claim(key, None) or []
+                    out.append({**chosen, "leases": leases[i]})
+            finally:
+                self.release(base)
+            return out
+        except BaseException:
+            self.release([t for ts in leases for t in ts])
+            raise
+        finally:
+            for fd in held:
+                os.close(fd)  # drops the flock
 
     def _blob_intact(self, key: str, stored_size: int) -> bool:
         """Cheap check of a blob dedup would reuse: present, with the size the catalog recorded."""
@@ -992,9 +1433,13 @@ class BlobStore:
         now = time.time() if now is None else now
         candidates: list[tuple[str, str]] = []
         sizes: dict[str, int] = {}
-        for key, size in self.orphans(self.catalog.referenced_blob_keys(), grace, now):
-            candidates.append((self.layout.digest_of(key), key))
-            sizes[key] = size
+        referenced = self.catalog.referenced_blob_keys()
+        listing = self.layout.list_loose() if isinstance(self.layout, PackedLayout) else self.layout.list()
+        for o in listing:
+            if o.key in referenced or self._too_young(o.mtime, grace, now):
+                continue
+            candidates.append((self.layout.digest_of(o.key), o.key))
+            sizes[o.key] = o.size
         # Batches: one guarded transaction per batch, not per blob (90k blobs: 440 s -> seconds).
         # Smaller on object stores, where each delete is a round trip made under the digest locks.
         step = 100 if self.is_remote or self.catalog.dialect == "postgresql" else 500
@@ -1004,7 +1449,122 @@ class BlobStore:
             swept += len(done)
             freed += sum(sizes[k] for k in done)
             skipped += skip
+        if self.packs_apply():
+            p_swept, p_freed, p_skipped = self._sweep_packs(grace, now, referenced)
+            swept, freed, skipped = swept + p_swept, freed + p_freed, skipped + p_skipped
         return SweepResult(swept, freed, skipped)
+
+    def _sweep_packs(self, grace: float, now: float, referenced: set[str]) -> tuple[int, int, int]:
+        """gc of packs: a pack none of whose members is referenced is deleted; one whose live
+        members fill less than half of it is repacked (its live members copied, verified, into
+        a new pack, their index rows moved, the old pack deleted). Each pack is held with an
+        exclusive ``flock`` meanwhile (skipped if a writer leases it), and its members'
+        references are re-read after the lock is taken: a put that shares a packed blob leases
+        its pack first, so no member is taken from under a put."""
+        layout = self.layout
+        assert isinstance(layout, PackedLayout)
+        index = cast("PackIndex", self.catalog)
+        rows: dict[str, list[tuple[str, int, int]]] = {}
+        for key, pack, off, n in index.pack_rows():
+            rows.setdefault(pack, []).append((key, off, n))
+        chosen: list[tuple[str, int]] = []
+        for pid, st in layout.pack_files():
+            if self._too_young(st.st_mtime, grace, now):
+                continue
+            live = sum(n for key, _o, n in rows.get(pid, ()) if key in referenced)
+            if live and live * 2 >= st.st_size:
+                continue  # mostly live: kept as it is
+            chosen.append((pid, st.st_size))
+        swept = freed = skipped = 0
+        held: list[tuple[str, int, int]] = []
+        try:
+            for pid, size in chosen:
+                path = layout.pack_path(pid)
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                        raise FileNotFoundError(str(path))
+                except BlockingIOError:
+                    os.close(fd)
+                    skipped += 1  # a writer leases it: the next gc
+                    continue
+                except FileNotFoundError:
+                    os.close(fd)
+                    continue
+                held.append((pid, fd, size))
+            if not held:
+                return swept, freed, skipped
+            fresh = self.catalog.referenced_blob_keys()  # under the locks: what is referenced now
+            for pid, fd, size in held:
+                members = index.pack_rows(pid)
+                live_members = [(k, o, n) for k, _p, o, n in members if k in fresh]
+                if not live_members:
+                    index.move_pack_members(pid, None, [])
+                    crash_point("pack-gc-after-unindex")
+                    discard(layout.pack_path(pid))
+                    swept += len(members)
+                    freed += size
+                    continue
+                new_size = self._repack(pid, fd, live_members)
+                if new_size is not None:
+                    swept += len(members) - len(live_members)
+                    freed += size - new_size
+                else:
+                    skipped += 1
+        finally:
+            for _pid, fd, _size in held:
+                os.close(fd)  # drops the exclusive lock
+        return swept, freed, skipped
+
+    def _repack(self, pid: str, fd: int, live: list[tuple[str, int, int]]) -> int | None:
+        """Copy the live members of pack ``pid`` (open as ``fd``, held exclusively) into a new
+        pack, verified; move their index rows, delete the old pack; return the new pack's size
+        (``None``: a member did not verify, the pack is left as it is for verify to report)."""
+        from .scratch import entry_name, scratch_dir
+
+        layout = self.layout
+        assert isinstance(layout, PackedLayout)
+        writer, lock_fd = self._new_pack(scratch_dir(self._backend), entry_name("pack"),
+                                         bool(getattr(self._backend, "fsync", False)), how=fcntl.LOCK_EX)
+        try:
+            for key, off, n in live:
+                data = os.pread(fd, n, off)
+                sha, codec = self.codec_of(key)
+                if len(data) != n or _decode_sha(codec, io.BytesIO(data)) != sha:
+                    log.warning("gc: pack %s member %s does not verify; pack left as it is", pid, key)
+                    return None
+                writer.append(key, data)
+            new_path = layout.pack_path(writer.pack_id)
+            writer.seal(new_path)
+            crash_point("pack-repack-after-seal")
+            cast("PackIndex", self.catalog).move_pack_members(pid, writer.pack_id, writer.members)
+            crash_point("pack-repack-after-move")
+            discard(layout.pack_path(pid))
+            return os.stat(new_path).st_size
+        finally:
+            writer.close()
+            os.close(lock_fd)
+
+    def pack_index_rows(self) -> list[tuple[str, str, int, int]] | None:
+        """``(blob key, pack, offset, length)`` of every member of every pack, read from the
+        packs' trailers (what ``reindex`` makes the pack index); ``None`` without packs. A pack
+        whose trailer does not validate is skipped with a warning (its members then read as
+        missing, and verify reports them)."""
+        if not isinstance(self.layout, PackedLayout):
+            return None
+        out: list[tuple[str, str, int, int]] = []
+        for pid, _st in self.layout.pack_files():
+            try:
+                members = read_index_file(self.layout.pack_path(pid))
+            except (CorruptDataError, OSError) as exc:
+                log.warning("reindex: skipping pack %s: %s", pid, exc)
+                continue
+            out += [(k, pid, o, n) for k, o, n in members]
+        return out
 
     def _delete_if_old(self, key: str, grace: float) -> bool:
         # Under the catalog's digest lock. Re-read the object: a concurrent gc may have removed
@@ -1014,14 +1574,22 @@ class BlobStore:
         lock_dir = self.layout.lock_dir(self.layout.digest_of(key), create=False)
         if lock_dir is None:
             return self._delete_unpinned(key, grace)
-        try:
-            with _flocked(lock_dir, fcntl.LOCK_EX):
-                return self._delete_unpinned(key, grace)
-        except FileNotFoundError:
-            return False
+        # Never wait long for a writer's digest mutex inside the sweep's catalog transaction: a
+        # batch of packed puts holds several of them while it indexes its pack (a catalog write).
+        for attempt in range(20):
+            try:
+                with _flocked(lock_dir, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                    return self._delete_unpinned(key, grace)
+            except FileNotFoundError:
+                return False
+            except BlockingIOError:
+                time.sleep(0.001 * (attempt + 1))
+        return False  # busy: the next gc sweeps it
 
     def _delete_unpinned(self, key: str, grace: float) -> bool:
         path = self.layout.local_path(key)
+        if path is None and isinstance(self.layout, PackedLayout):
+            return False  # the loose file is gone (packed members are the pack sweep's)
         if path is not None:
             try:
                 with _flocked(path, fcntl.LOCK_EX | fcntl.LOCK_NB):

@@ -29,6 +29,12 @@ CRASH_POINTS = (
     "after-versions-append",    # sync's destination version numbers written, catalog not committed
     "before-versions-commit",   # ... committed, commit marker not written
     "sync-after-segments",      # sync copied journals, destination catalog not updated
+    "pack-before-seal",         # a batch's pack staged (tmp/pack-*.part), not sealed
+    "pack-after-seal",          # pack published, not in the pack index
+    "pack-after-index",         # pack indexed, artifacts not journalled
+    "pack-gc-after-unindex",    # gc: a dead pack's index rows dropped, the file not yet deleted
+    "pack-repack-after-seal",   # gc: the repacked copy published, rows not moved
+    "pack-repack-after-move",   # gc: rows moved to the new pack, the old one not deleted
 )
 
 _hits: dict[str, int] = {}

@@ -49,7 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("default_plugins",),
     ("hookspecs", "testing"),
     ("blobs",),
-    ("manifests", "cache", "streams", "refs", "validation"),
+    ("manifests", "packs", "cache", "streams", "refs", "validation"),
     ("backends", "catalog", "retention"),
     ("codecs", "models", "errors", "ids", "redact", "atomic", "faults", "config", "scratch", "_version"),
 ]

@@ -48,11 +48,11 @@ _PUT_POINTS = ("after-blob-publish", "after-manifest-append", "before-manifest-c
 _REC_POINTS = ("after-records-append", "before-records-commit")
 TARGETS: dict[str, tuple[str, ...]] = {
     "put": _PUT_POINTS,
-    "put_many": _PUT_POINTS,
+    "put_many": (*_PUT_POINTS, "pack-before-seal", "pack-after-seal", "pack-after-index"),
     "store_artifact": _PUT_POINTS,
     "export_episode_data": ("after-manifest-append", "before-manifest-commit"),
     "promote_champion": (*_REC_POINTS, "after-manifest-append"),
-    "gc": _REC_POINTS,
+    "gc": (*_REC_POINTS, "pack-gc-after-unindex", "pack-repack-after-seal", "pack-repack-after-move"),
     "sync": ("sync-after-segments", "after-records-append", "before-records-commit"),
     "import": _PUT_POINTS,
 }
@@ -132,10 +132,16 @@ def writer(kind: str, root: str, aux: str, log_path: str, seed: int, ready_fd: i
 
             a = store.put(_payload(rnd), name=rnd.choice(names), artifact_type="other")
             b = store.put(_payload(rnd), name=rnd.choice(names), artifact_type="other")
-            _ref_note(log, a)
-            _ref_note(log, b)
-            _note(log, deleted=b.id)  # before: a kill during the delete may or may not delete it
-            store.delete(b.id)
+            # a pack of three, two of them deleted (a repack) or all three (a dead pack)
+            packed = store.put_many([{"source": rnd.randbytes(rnd.choice((10, 3000))), "name": f"p{j}.bin",
+                                      "artifact_type": "other"} for j in range(3)])
+            gone = [b, *packed[: 3 if rnd.random() < 0.3 else 2]]
+            for art in (a, b, *packed):
+                _ref_note(log, art)
+            for art in gone:
+                _note(log, deleted=art.id)  # before: a kill during the delete may or may not delete it
+            for art in gone:
+                store.delete(art.id)
             collect(store, ["keep_all"], dry_run=False, grace_seconds=0)
         elif kind == "sync":
             from artifactstore.sync import sync

@@ -59,6 +59,7 @@ __all__ = [
     "CatalogContents",
     "FindFilters",
     "JournalBatch",
+    "PackIndex",
     "as_catalog",
 ]
 
@@ -138,6 +139,10 @@ class CatalogContents:
     last_versions: Mapping[str, int] = field(default_factory=dict)
     evaluations: Sequence[Mapping[str, Any]] = ()
     champions: Sequence[Mapping[str, Any]] = ()
+    #: ``(blob key, pack, offset, length)`` of every packed blob, read from the packs' trailers
+    #: (a catalog that is a :class:`PackIndex` replaces its pack index with them); ``None``:
+    #: leave the pack index as it is.
+    packs: Sequence[tuple[str, str, int, int]] | None = None
 
 
 @runtime_checkable
@@ -542,6 +547,37 @@ class Catalog(Protocol):
         mark it rebuilt and return ``None``. Otherwise rebuild. An exception from ``build``
         aborts the rebuild and leaves the catalog as it was.
         """
+        ...
+
+
+@runtime_checkable
+class PackIndex(Protocol):
+    """Optional: a catalog that also keeps the pack index (where each packed blob lies).
+
+    The blob layer writes packs (:mod:`artifactstore.packs`) only over a catalog that is a
+    ``PackIndex``; over any other catalog every blob stays loose. The index is the catalog's
+    copy of the packs' own trailers: ``reindex`` replaces it with what the trailers say
+    (:attr:`CatalogContents.packs`). A blob key has at most one row.
+    """
+
+    def add_pack_members(self, pack: str, members: Sequence[tuple[str, int, int]]) -> None:
+        """Index the members ``(blob key, offset, length)`` of the sealed pack ``pack``, in one
+        transaction; a key indexed already (in another pack) keeps its row."""
+        ...
+
+    def pack_locations(self, keys: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+        """``{blob key: (pack, offset, length)}`` for those of ``keys`` that are packed."""
+        ...
+
+    def pack_rows(self, pack: str | None = None) -> list[tuple[str, str, int, int]]:
+        """Every ``(blob key, pack, offset, length)`` of the index (of one pack, if given),
+        sorted by key."""
+        ...
+
+    def move_pack_members(self, old: str, new: str | None, members: Sequence[tuple[str, int, int]]) -> None:
+        """In one transaction: point the rows of ``members`` (keys pack ``old`` holds) at
+        their places ``(key, offset, length)`` in pack ``new``, then drop every row still
+        pointing at ``old`` (``new=None``: only drop them)."""
         ...
 
 

@@ -71,7 +71,7 @@ def suspect_key(blob_key: str) -> str:
 SYNC_PENDING_KEY = "sync-pending"
 # Tables every journalled write touches before it appends, in the order writers take them
 # (champion lock, names, artifacts, champions, evaluations, aliases): no deadlock with reindex.
-_WRITER_TABLES = (S.locks, S.names, S.artifacts, S.champions, S.evaluations, S.aliases)
+_WRITER_TABLES = (S.locks, S.names, S.artifacts, S.champions, S.evaluations, S.aliases, S.pack_members)
 
 
 def lock_for_reindex(conn: sa.Connection) -> None:

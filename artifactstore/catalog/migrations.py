@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..errors import SchemaVersionError
 from . import search, seed_views, stats
-from .schema import SCHEMA_VERSION, locks, meta, metadata, stats_blobs, stats_deltas, stats_totals
+from .schema import SCHEMA_VERSION, locks, meta, metadata, pack_members, stats_blobs, stats_deltas, stats_totals
 
 __all__ = ["MIGRATIONS", "current_version", "migrate"]
 
@@ -72,9 +72,14 @@ def _v6_to_v7(conn: sa.Connection) -> None:
         conn.execute(sa.text("ANALYZE search_pairs"))
 
 
+def _v7_to_v8(conn: sa.Connection) -> None:
+    # the pack index (catalog/packs.py); a store written before packs has no packs: empty
+    metadata.create_all(conn, tables=[pack_members], checkfirst=True)
+
+
 #: MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
-                                                          5: _v5_to_v6, 6: _v6_to_v7}
+                                                          5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8}
 
 
 def current_version(conn: sa.Connection) -> int:

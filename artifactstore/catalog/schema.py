@@ -20,6 +20,7 @@ __all__ = [
            "metadata",
            "metadata_kv",
            "names",
+           "pack_members",
            "stats_blobs",
            "stats_deltas",
            "stats_totals",
@@ -27,9 +28,9 @@ __all__ = [
 ]
 
 #: Bump together with a new entry in ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 7  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views;
+SCHEMA_VERSION = 8  # v4: the search index (catalog/search.py); v5: tags.position, the seed's views;
 # v6: the maintained statistics (stats_blobs, stats_totals, stats_deltas; catalog/stats.py);
-# v7: PostgreSQL's search_docs gains created_at and word pairs (catalog/search.py)
+# v7: PostgreSQL's search_docs gains created_at and word pairs (catalog/search.py); v8: pack_members
 
 metadata = sa.MetaData()
 _S = sa.String
@@ -220,3 +221,17 @@ stats_deltas = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("stored", sa.BigInteger, nullable=False),
 )
+
+# v8: where each packed blob lies (artifactstore/packs.py): the pack index, rebuilt by reindex from
+# the packs' own trailers. A blob key has one row (the first pack to index it wins); a blob key
+# without a row is a loose blob (or absent).
+pack_members = sa.Table(
+    "pack_members",
+    metadata,
+    sa.Column("blob_key", _S(200), primary_key=True),
+    sa.Column("pack", _S(32), nullable=False),
+    sa.Column("pack_offset", sa.BigInteger, nullable=False),
+    sa.Column("pack_length", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+sa.Index("ix_pack_members_pack", pack_members.c.pack)

@@ -26,6 +26,7 @@ from .base import Catalog, CatalogContents, FindFilters, JournalBatch
 from .evaluations import EvaluationTables
 from .leases import REINDEXED_KEY, SYNC_PENDING_KEY, LeaseTables, exclude_writers, lock_for_reindex, note_journal
 from .migrations import migrate
+from .packs import PackTables, replace_pack_rows
 
 __all__ = ["ORDERINGS", "FindFilters", "SQLCatalog", "canonical_json", "kv_value", "artifact_from_fields"]
 
@@ -119,7 +120,7 @@ def _sqlite_url(url: str) -> str:
     return url
 
 
-class SQLCatalog(EvaluationTables, LeaseTables):
+class SQLCatalog(EvaluationTables, LeaseTables, PackTables):
     """The artifact catalog on SQLite or PostgreSQL through SQLAlchemy Core.
 
     ``SQLCatalog("sqlite:////path/catalog.db")`` or
@@ -766,6 +767,8 @@ class SQLCatalog(EvaluationTables, LeaseTables):
             conn.execute(sa.insert(S.aliases), al)
         if contents.evaluations or contents.champions:
             self.restore_evaluation_rows(conn, contents.evaluations, contents.champions)
+        if contents.packs is not None:
+            replace_pack_rows(conn, contents.packs)
         agg.recompute(conn)
 
     def _is_empty_in(self, conn: sa.Connection) -> bool:

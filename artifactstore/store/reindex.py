@@ -121,7 +121,7 @@ class Reindex(StoreCore):
                 alias_map.pop((e["name"], e["alias"]), None)
         aliases = [AliasRow(n, al, i, ts) for (n, al), (i, ts) in alias_map.items() if i in live_ids]
         evals, champs = self._reindex_evaluations(records)
-        return CatalogContents(live, aliases, last_versions, evals, champs)
+        return CatalogContents(live, aliases, last_versions, evals, champs, packs=self.blobs.pack_index_rows())
 
     def _reindex_evaluations(
         self, records: list[dict[str, Any]]

@@ -50,6 +50,7 @@ from ..catalog.base import (
     CatalogContents,
     FindFilters,
     JournalBatch,
+    PackIndex,
 )
 from ..catalog.search import parse_query
 from ..errors import CatalogError, InvalidInputError
@@ -1212,3 +1213,45 @@ class CatalogTests:
             assert list(pool.map(lambda _i: catalog.rebuild(build), range(4))) == [0] * 4
         assert most == 1
 
+
+    # --- the pack index (optional: catalogs that are a PackIndex) ---------------------------
+
+    @pytest.fixture
+    def packs(self, catalog: Catalog) -> PackIndex:
+        if not isinstance(catalog, PackIndex):
+            pytest.skip(f"{type(catalog).__name__} keeps no pack index (optional): its stores keep blobs loose")
+        return catalog
+
+    @staticmethod
+    def _key(i: int, suffix: str = "") -> str:
+        sha = hashlib.sha256(b"%d" % i).hexdigest()
+        return f"blobs/sha256/{sha[:2]}/{sha}{suffix}"
+
+    def test_pack_index_adds_locates_and_lists(self, packs: PackIndex) -> None:
+        p1, p2 = "a" * 32, "b" * 32
+        packs.add_pack_members(p1, [(self._key(1), 0, 10), (self._key(2), 10, 5)])
+        packs.add_pack_members(p2, [(self._key(2), 0, 5), (self._key(3, ".zst"), 5, 7)])  # key 2: first row stays
+        assert packs.pack_locations([self._key(1), self._key(2), self._key(4)]) == {
+            self._key(1): (p1, 0, 10), self._key(2): (p1, 10, 5)}
+        assert packs.pack_locations([]) == {}
+        assert packs.pack_rows(p2) == [(self._key(3, ".zst"), p2, 5, 7)]
+        assert packs.pack_rows() == sorted([(self._key(1), p1, 0, 10), (self._key(2), p1, 10, 5),
+                                            (self._key(3, ".zst"), p2, 5, 7)])
+
+    def test_pack_index_moves_and_drops_a_pack(self, packs: PackIndex) -> None:
+        old, new = "c" * 32, "d" * 32
+        keys = [self._key(i) for i in range(600)]  # more than one statement's worth of parameters
+        packs.add_pack_members(old, [(k, i * 3, 3) for i, k in enumerate(keys)])
+        packs.move_pack_members(old, new, [(k, i, 3) for i, k in enumerate(keys[:2])])
+        assert packs.pack_rows(old) == []
+        assert packs.pack_rows(new) == sorted([(keys[0], new, 0, 3), (keys[1], new, 1, 3)])
+        packs.move_pack_members(new, None, [])
+        assert packs.pack_rows() == []
+
+    def test_rebuild_replaces_the_pack_index(self, packs: PackIndex, catalog: Catalog) -> None:
+        packs.add_pack_members("e" * 32, [(self._key(1), 0, 1)])
+        catalog.rebuild(lambda _p: CatalogContents([], packs=[(self._key(2), "f" * 32, 4, 2),
+                                                            (self._key(2), "0" * 32, 0, 2)]))
+        assert packs.pack_rows() == [(self._key(2), "f" * 32, 4, 2)]  # the first row of a key wins
+        catalog.rebuild(lambda _p: CatalogContents([]))  # packs=None: left as it is
+        assert packs.pack_rows() == [(self._key(2), "f" * 32, 4, 2)]
