@@ -104,6 +104,7 @@ from .ids import new_id
 from .manifests import blob_key
 from .models import Artifact
 from .packs import PACK_MAX, PACKS, MemberReader, PackWriter, pack_id_ok, pack_key, read_index_file
+from .scratch import entry_name, scratch_dir
 from .streams import CHUNK, VerifyingReader, copy_and_hash, pump
 from .validation import OpenedSource
 
@@ -370,7 +371,7 @@ class PackedLayout(LooseLayout):
 
     def find(self, sha256: str, suffixes: list[str]) -> list[ObjectInfo]:
         found = super().find(sha256, suffixes)
-        if found:
+        if found or not self.packs_dir.is_dir():  # no pack yet: no index lookup on every put
             return found
         keys = [self.key(sha256, s) for s in suffixes]
         locs = self.index().pack_locations(keys)
@@ -975,10 +976,7 @@ class BlobStore:
         layout = self.layout
         assert isinstance(layout, PackedLayout)
         from .codecs.detect import choose_auto_codec
-        from .scratch import entry_name, scratch_dir
 
-        scratch = scratch_dir(self._backend)
-        fsync = bool(getattr(self._backend, "fsync", False))
         packs: list[tuple[PackWriter, int]] = []  # each with a descriptor holding LOCK_SH on it
         spool: IO[bytes] | None = None
         staged: list[dict[str, Any]] = []  # per item: fields, and where its encoded bytes are
@@ -1003,14 +1001,13 @@ class BlobStore:
                 elif self.catalog.blob_of(sha) is not None:
                     # probably shared with a stored blob: kept aside, packed only if it is not
                     if spool is None:
-                        spool = tempfile.TemporaryFile(prefix="artifactstore-spool-", dir=scratch)  # noqa: SIM115
+                        spool = tempfile.TemporaryFile(  # noqa: SIM115
+                            prefix="artifactstore-spool-", dir=scratch_dir(self._backend))
                     item["spool"] = (spool.tell(), len(blob))
                     spool.write(blob)
                     first[sha] = len(staged)
                 else:
-                    if not packs or packs[-1][0].size >= PACK_MAX:
-                        packs.append(self._new_pack(scratch, entry_name("pack"), fsync))
-                    item["pack"] = (len(packs) - 1, packs[-1][0].append(key, blob), len(blob))
+                    item["pack"] = self._append_packed(packs, key, blob)
                     first[sha] = len(staged)
                 staged.append(item)
             crash_point("pack-before-seal")
@@ -1023,8 +1020,17 @@ class BlobStore:
             if spool is not None:
                 spool.close()
 
-    def _new_pack(self, scratch: Path, name: str, fsync: bool, how: int = fcntl.LOCK_SH) -> tuple[PackWriter, int]:
-        writer = PackWriter(scratch, name, fsync=fsync)
+    def _append_packed(self, packs: list[tuple[PackWriter, int]], key: str, data: bytes) -> tuple[int, int, int]:
+        """Append one member to the batch's last pack (a new one past :data:`PACK_MAX`); return
+        (pack number, offset, length)."""
+        if not packs or packs[-1][0].size >= PACK_MAX:
+            packs.append(self._new_pack())
+        return len(packs) - 1, packs[-1][0].append(key, data), len(data)
+
+    def _new_pack(self, how: int = fcntl.LOCK_SH) -> tuple[PackWriter, int]:
+        """A pack staged in the store's scratch folder, and a descriptor of it holding ``flock(how)``."""
+        writer = PackWriter(scratch_dir(self._backend), entry_name("pack"),
+                            fsync=bool(getattr(self._backend, "fsync", False)))
         try:
             # the lease of the pack's own members (gc's repack: its hold), from before it is visible
             fd = os.open(writer.tmp, os.O_RDONLY)
@@ -1057,7 +1063,7 @@ class BlobStore:
                        spool: IO[bytes] | None) -> list[dict[str, Any]]:
         layout = self.layout
         assert isinstance(layout, PackedLayout)
-        kept: list[list[tuple[str, int, int]]] = [[] for _ in packs]
+        kept: dict[int, list[tuple[str, int, int]]] = {}  # pack number -> the members its index names
         leases: list[list[str]] = [[] for _ in staged]
         out: list[dict[str, Any]] = []
 
@@ -1088,16 +1094,9 @@ class BlobStore:
 
                 def commit(item: dict[str, Any] = item, key: str = key) -> None:
                     if "spool" in item:  # shared after all (or no longer): pack our copy
-                        if not packs or packs[-1][0].size >= PACK_MAX:
-                            from .scratch import entry_name, scratch_dir
-
-                            packs.append(self._new_pack(scratch_dir(self._backend), entry_name("pack"),
-                                                        bool(getattr(self._backend, "fsync", False))))
-                            kept.append([])
-                        data = stored_bytes(item)
-                        item["pack"] = (len(packs) - 1, packs[-1][0].append(key, data), len(data))
+                        item["pack"] = self._append_packed(packs, key, stored_bytes(item))
                     p, off, n = item["pack"]
-                    kept[p].append((key, off, n))
+                    kept.setdefault(p, []).append((key, off, n))
 
                 def heal(item: dict[str, Any] = item, key: str = key, mine: list[str] = mine) -> None:
                     writer = layout.writer()  # a loose copy, read before the damaged one
@@ -1118,28 +1117,26 @@ class BlobStore:
                                       lambda: None, claim, heal)
                 leases[i] = mine
                 item["chosen"] = chosen
-            sealed: list[tuple[str, list[tuple[str, int, int]], int]] = []
-            for (writer, lock_fd), members in zip(packs, kept, strict=True):
-                if not members:
-                    continue
+            sealed: list[tuple[int, str, list[tuple[str, int, int]]]] = []
+            for p, members in sorted(kept.items()):
+                writer = packs[p][0]
                 writer.members = members  # the index names only the kept members
                 writer.seal(layout.pack_path(writer.pack_id))
-                sealed.append((writer.pack_id, members, lock_fd))
+                sealed.append((p, writer.pack_id, members))
             crash_point("pack-after-seal")
-            for pack_id, members, _fd in sealed:
-                self.catalog.add_pack_members(pack_id, members)  # type: ignore[attr-defined]
+            for _p, pack_id, members in sealed:
+                cast("PackIndex", self.catalog).add_pack_members(pack_id, members)
             crash_point("pack-after-index")
             crash_point("after-blob-publish")  # as for a loose blob: in place, nothing journalled
             own: dict[str, Path] = {}
             base: list[str] = []
-            for pack_id, members, lock_fd in sealed:
+            for p, pack_id, members in sealed:
                 path = layout.pack_path(pack_id)
                 for key, _o, _n in members:
                     own[key] = path
                 # the writer's lock, held since before the pack was visible, carries the members' leases
-                for j, (w, _f) in enumerate(packs):
-                    if w.pack_id == pack_id:
-                        packs[j] = (w, -1)
+                writer, lock_fd = packs[p]
+                packs[p] = (writer, -1)
                 token = self._pin_pack(path, lock_fd)
                 assert token is not None
                 base.append(token)
@@ -1524,12 +1521,9 @@ class BlobStore:
         """Copy the live members of pack ``pid`` (open as ``fd``, held exclusively) into a new
         pack, verified; move their index rows, delete the old pack; return the new pack's size
         (``None``: a member did not verify, the pack is left as it is for verify to report)."""
-        from .scratch import entry_name, scratch_dir
-
         layout = self.layout
         assert isinstance(layout, PackedLayout)
-        writer, lock_fd = self._new_pack(scratch_dir(self._backend), entry_name("pack"),
-                                         bool(getattr(self._backend, "fsync", False)), how=fcntl.LOCK_EX)
+        writer, lock_fd = self._new_pack(how=fcntl.LOCK_EX)
         try:
             for key, off, n in live:
                 data = os.pread(fd, n, off)

@@ -7,8 +7,10 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Artifact", "ArtifactType", "ChampionRecord", "EvaluationRecord", "StoreStats", "VerifyReport"]
+__all__ = ["Artifact", "ArtifactType", "ChampionRecord", "EvaluationRecord", "StoreStats", "VerifyReport",
+           "pseudo_member"]
 
+import re
 from enum import Enum
 
 
@@ -28,6 +30,18 @@ class ArtifactType(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def pseudo_member(cls: type[Enum], value: str) -> Any:
+    """A member-like instance of the string enum ``cls`` for a ``value`` it does not list (a
+    custom artifact type such as ``"archive"``, a plugin's codec): ``.value`` and ``.name``
+    work and it equals its string, while ``cls(value)`` still refuses the value, so the enum
+    itself is unchanged. Made as the ``enum`` module documents for pseudo-members (``_name_``
+    and ``_value_`` set on a new instance)."""
+    member = str.__new__(cls, value)  # type: ignore[call-overload,type-var]
+    member._name_ = re.sub(r"\W", "_", value).upper()
+    member._value_ = value
+    return member
 
 
 @dataclass(frozen=True)

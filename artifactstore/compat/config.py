@@ -14,7 +14,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError, SourceNotFoundError
-from ..models import Artifact, ArtifactType, ChampionRecord, EvaluationRecord
+from ..models import Artifact, ArtifactType, ChampionRecord, EvaluationRecord, pseudo_member
 
 __all__ = [
     "DEFAULT_DATABASE_NAME",
@@ -197,16 +196,6 @@ def load_config(path: str | os.PathLike[str]) -> ArtifactManagerConfig:
 # --- records -------------------------------------------------------------------------------
 
 
-def _pseudo_member(cls: type[Enum], value: str) -> Any:
-    # A member-like instance of ``cls`` for a value it does not list (a custom artifact type such
-    # as "archive", a plugin's codec): ``.value``/``.name`` work, it equals its string, and
-    # ``cls(value)`` still refuses the value, so the enum itself is unchanged.
-    member = str.__new__(cls, value)  # type: ignore[call-overload,type-var]
-    member._name_ = re.sub(r"\W", "_", value).upper()
-    member._value_ = value
-    return member
-
-
 _PSEUDO: dict[tuple[type[Enum], str], Any] = {}
 
 
@@ -216,7 +205,7 @@ def _member(cls: type[Enum], value: str) -> Any:
     except ValueError:
         key = (cls, value)
         if key not in _PSEUDO:
-            _PSEUDO[key] = _pseudo_member(cls, value)
+            _PSEUDO[key] = pseudo_member(cls, value)
         return _PSEUDO[key]
 
 
