@@ -76,6 +76,24 @@ def test_round_trip_at_frame_boundaries(size: int, threads: int) -> None:
         assert std == data
 
 
+@pytest.mark.parametrize("threads", [0, 2])
+def test_a_buffer_the_caller_reuses_is_copied(threads: int) -> None:
+    # The encoder keeps views of immutable bytes until their frame is compressed; a
+    # bytearray (or any other writable buffer) is overwritten by its owner after write().
+    data = mixed_bytes(12 * FS + 5, seed=3, block=700)
+    sink = WriteOnlySink()
+    enc = ZstdEncoder(sink, level=1, threads=threads, size=len(data), frame_size=FS)
+    buf = bytearray(FS + 333)
+    for start in range(0, len(data), len(buf)):
+        n = len(data[start : start + len(buf)])
+        buf[:n] = data[start : start + n]
+        enc.write(memoryview(buf)[:n])
+        buf[:] = b"\xff" * len(buf)  # the caller reuses its buffer at once
+    enc.finish()
+    assert _decode(sink.getvalue()) == data
+    assert len(_frames(sink.getvalue())) == 13
+
+
 def test_frames_and_seek_table_follow_the_seekable_format() -> None:
     data = compressible_bytes(5 * FS + 10, seed=1)
     encoded = _encode(data)
