@@ -82,7 +82,7 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,6 +297,11 @@ class LooseLayout(BlobLayout):
         return path
 
 
+#: publish_small reads, hashes and encodes this many members (or bytes of them) before one
+#: catalog read finds which of them the store holds already: memory stays bounded.
+_WINDOW_ITEMS, _WINDOW_BYTES = 256, 8 << 20
+
+
 class PackedLayout(LooseLayout):
     """Loose blobs plus packs (:mod:`artifactstore.packs`), on local disk.
 
@@ -386,6 +391,31 @@ class PackedLayout(LooseLayout):
                 continue
             if loc[1] + loc[2] <= st.st_size:
                 out.append(ObjectInfo(key, loc[2], st.st_mtime))
+        return out
+
+    def find_many(self, wanted: Mapping[str, list[str]]) -> dict[str, list[ObjectInfo]]:
+        """:meth:`find` of many digests (``{sha256: suffixes}``) with one index read for
+        all of them, not one per digest."""
+        out = {sha: LooseLayout.find(self, sha, suffixes) for sha, suffixes in wanted.items()}
+        rest = [sha for sha, found in out.items() if not found]
+        if not rest or not self.packs_dir.is_dir():
+            return out
+        keys = {sha: [self.key(sha, s) for s in wanted[sha]] for sha in rest}
+        locs = self.index().pack_locations([k for ks in keys.values() for k in ks])
+        sizes: dict[str, os.stat_result | None] = {}
+        for sha, ks in keys.items():
+            for key in ks:  # in the order of the suffixes given (the caller's own first)
+                loc = locs.get(key)
+                if loc is None or not pack_id_ok(loc[0]):
+                    continue
+                if loc[0] not in sizes:
+                    try:
+                        sizes[loc[0]] = os.stat(self.pack_path(loc[0]))
+                    except FileNotFoundError:
+                        sizes[loc[0]] = None
+                st = sizes[loc[0]]
+                if st is not None and loc[1] + loc[2] <= st.st_size:
+                    out[sha].append(ObjectInfo(key, loc[2], st.st_mtime))
         return out
 
     def list(self) -> Iterator[ObjectInfo]:
@@ -902,12 +932,15 @@ class BlobStore:
         self, fields: dict[str, Any], existing: tuple[str, str, int] | None, others: int,
         commit: Callable[[], None], abort: Callable[[], None],
         claim: Callable[[str], bool] = lambda _k: True, heal: Callable[[], None] | None = None,
+        found: list[ObjectInfo] | None = None,
     ) -> dict[str, Any]:
         # Under the digest lock: ``existing`` is a committed artifact's blob of this digest,
         # ``others`` the number of other writers' unexpired leases on it (a writer that
         # published and has not committed yet, or one that reuses a stored blob). ``claim(key)``
         # leases a stored blob before it is relied on (False: it is going, do not), ``heal``
-        # publishes this put's copy as a loose blob (where ``commit`` would pack it).
+        # publishes this put's copy as a loose blob (where ``commit`` would pack it). ``found``:
+        # what layout.find of the digest with :meth:`_dedup_suffixes` returned, looked up
+        # under this lock beforehand (a batch reads them all at once).
         key = str(fields["blob_key"])
         broken: str | None = None
         if existing is not None:
@@ -933,10 +966,9 @@ class BlobStore:
             # unreferenced one awaiting gc: reuse it, whatever its codec (stored once).
             # New content on an object store with no writer in flight skips this round trip
             # and uploads (an unreferenced copy with the same bytes is simply replaced).
-            suffixes = sorted(set(self.codec_suffixes().values()))
-            own = key.rsplit("/", 1)[-1][64:]
-            found = [o for o in self.layout.find(str(fields["sha256"]), [own] + [s for s in suffixes if s != own])
-                     if o.key != broken]
+            if found is None:
+                found = self.layout.find(str(fields["sha256"]), self._dedup_suffixes(key))
+            found = [o for o in found if o.key != broken]
             if found:
                 hit = found[0]
                 try:
@@ -948,6 +980,11 @@ class BlobStore:
                     return {**fields, "codec": codec.name, "blob_key": hit.key, "stored_size": hit.size}
         commit()
         return fields
+
+    def _dedup_suffixes(self, key: str) -> list[str]:
+        """The suffixes a digest's stored copies may have, that of ``key`` first."""
+        own = key.rsplit("/", 1)[-1][64:]
+        return [own] + [s for s in sorted(set(self.codec_suffixes().values())) if s != own]
 
     # --- packs -----------------------------------------------------------------------------
 
@@ -981,6 +1018,34 @@ class BlobStore:
         spool: IO[bytes] | None = None
         staged: list[dict[str, Any]] = []  # per item: fields, and where its encoded bytes are
         first: dict[str, int] = {}  # sha256 -> the item carrying its bytes (stored once, whatever the codecs)
+        index = cast("PackIndex", self.catalog)
+        window: list[tuple[dict[str, Any], bytes]] = []  # encoded, awaiting one dedup read
+        held = 0
+
+        def place() -> None:
+            # Content the store already holds goes to the spool (packed later only if it is
+            # not shared after all), the rest to the pack; one catalog read for the window.
+            nonlocal spool, held
+            stored = index.blobs_of([str(f["sha256"]) for f, _ in window if f["sha256"] not in first])
+            for fields, blob in window:
+                sha = str(fields["sha256"])
+                item: dict[str, Any] = {"fields": fields}
+                if sha in first:
+                    item["same_as"] = first[sha]
+                elif sha in stored:
+                    if spool is None:
+                        spool = tempfile.TemporaryFile(  # noqa: SIM115
+                            prefix="artifactstore-spool-", dir=scratch_dir(self._backend))
+                    item["spool"] = (spool.tell(), len(blob))
+                    spool.write(blob)
+                    first[sha] = len(staged)
+                else:
+                    item["pack"] = self._append_packed(packs, str(fields["blob_key"]), blob)
+                    first[sha] = len(staged)
+                staged.append(item)
+            window.clear()
+            held = 0
+
         try:
             for src, codec_name, member in items:
                 data = src.f.read()
@@ -990,26 +1055,15 @@ class BlobStore:
                     codec_name = choose_auto_codec(data[:SAMPLE], member)
                 blob, codec, error = self._encode_bytes(data, self.codec(codec_name), member)
                 sha = hashlib.sha256(data).hexdigest()
-                key = layout.key(sha, codec.suffix)
-                fields: dict[str, Any] = {"sha256": sha, "size": len(data), "codec": codec.name, "blob_key": key,
-                                          "stored_size": len(blob)}
+                fields: dict[str, Any] = {"sha256": sha, "size": len(data), "codec": codec.name,
+                                          "blob_key": layout.key(sha, codec.suffix), "stored_size": len(blob)}
                 if error is not None:
                     fields["codec_error"] = error
-                item: dict[str, Any] = {"fields": fields}
-                if sha in first:
-                    item["same_as"] = first[sha]
-                elif self.catalog.blob_of(sha) is not None:
-                    # probably shared with a stored blob: kept aside, packed only if it is not
-                    if spool is None:
-                        spool = tempfile.TemporaryFile(  # noqa: SIM115
-                            prefix="artifactstore-spool-", dir=scratch_dir(self._backend))
-                    item["spool"] = (spool.tell(), len(blob))
-                    spool.write(blob)
-                    first[sha] = len(staged)
-                else:
-                    item["pack"] = self._append_packed(packs, key, blob)
-                    first[sha] = len(staged)
-                staged.append(item)
+                window.append((fields, blob))
+                held += len(blob)
+                if held >= _WINDOW_BYTES or len(window) >= _WINDOW_ITEMS:
+                    place()
+            place()
             crash_point("pack-before-seal")
             return self._decide_packed(staged, packs, spool)
         finally:
@@ -1085,6 +1139,13 @@ class BlobStore:
                 fd = os.open(lock_dir, os.O_RDONLY)
                 held.append(fd)
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            # Under the mutexes, one read each for the whole batch (not two per member): the
+            # stored blob of each digest, and the copies (loose or packed) it may reuse.
+            deciding = [item["fields"] for item in staged if "same_as" not in item]
+            index = cast("PackIndex", self.catalog)
+            stored = index.blobs_of([str(f["sha256"]) for f in deciding])
+            candidates = layout.find_many({str(f["sha256"]): self._dedup_suffixes(str(f["blob_key"]))
+                                           for f in deciding})
             for i, item in enumerate(staged):
                 fields = item["fields"]
                 if "same_as" in item:
@@ -1113,8 +1174,9 @@ class BlobStore:
                     mine.extend(tokens or ())
                     return tokens is not None
 
-                chosen = self._decide(fields, self.catalog.blob_of(str(fields["sha256"])), 0, commit,
-                                      lambda: None, claim, heal)
+                sha = str(fields["sha256"])
+                chosen = self._decide(fields, stored.get(sha), 0, commit, lambda: None, claim, heal,
+                                      found=candidates[sha])
                 leases[i] = mine
                 item["chosen"] = chosen
             sealed: list[tuple[int, str, list[tuple[str, int, int]]]] = []

@@ -71,6 +71,30 @@ def test_one_content_in_a_batch_is_stored_once_whatever_the_codecs(tmp_path: Pat
         assert len({a.blob_key for a in arts[:6]}) == 1 and len(s.blobs.sizes()) == 2
 
 
+def test_a_batch_reuses_blobs_awaiting_gc_across_its_dedup_windows(tmp_path: Path) -> None:
+    # More members than one dedup read takes (blobs.py reads them in windows): the stored
+    # ones are found in every window, packed or loose, referenced or awaiting gc.
+    root = tmp_path / "s"
+    old = _items(300, seed=1)
+    with artifactstore.open(root) as s:
+        first = s.put_many(old)
+        loose = s.put(b"a loose blob\n" * 50, artifact_type="log", name="loose.txt")
+        s.delete_many([a.id for a in first[:200]] + [loose.id])  # unreferenced, not collected
+        new = [{"source": b"new content %d\n" % i * 40, "artifact_type": "log", "name": f"n{i}"} for i in range(299)]
+        batch = [*old, {"source": b"a loose blob\n" * 50, "artifact_type": "log", "name": "l2"}, *new, *old[:5]]
+        arts = s.put_many(batch)
+        assert [a.blob_key for a in arts[:300]] == [a.blob_key for a in first]
+        assert arts[300].blob_key == loose.blob_key and len(_loose(root)) == 1
+        assert [a.blob_key for a in arts[-5:]] == [a.blob_key for a in first[:5]]
+        assert len(_packs(root)) == 2
+        newest = max(_packs(root), key=lambda p: p.stat().st_mtime_ns)
+        assert sorted(k for k, _o, _n in read_index_file(newest)) == sorted({a.blob_key for a in arts[301:600]})
+        for a, it in zip(arts, batch, strict=True):
+            assert s.read_bytes(a) == it["source"]
+        rep = s.verify()
+        assert not rep.corrupt and not rep.missing
+
+
 def _put_many_proc(root: str, items: list[dict[str, Any]], barrier: Any, q: Any) -> None:
     with artifactstore.open(root) as s:
         barrier.wait()

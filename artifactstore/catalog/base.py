@@ -560,6 +560,12 @@ class PackIndex(Protocol):
     (:attr:`CatalogContents.packs`). A blob key has at most one row.
     """
 
+    def blobs_of(self, shas: Sequence[str]) -> dict[str, tuple[str, str, int]]:
+        """:meth:`Catalog.blob_of` of many digests at once: ``{sha256: (blob_key, codec,
+        stored_size)}`` for those of ``shas`` some live artifact has (one indexed read, not
+        one per digest: how a packed batch dedups its members)."""
+        ...
+
     def add_pack_members(self, pack: str, members: Sequence[tuple[str, int, int]]) -> None:
         """Index the members ``(blob key, offset, length)`` of the sealed pack ``pack``, in one
         transaction; a key indexed already (in another pack) keeps its row."""

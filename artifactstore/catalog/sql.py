@@ -552,6 +552,26 @@ class SQLCatalog(EvaluationTables, LeaseTables, PackTables):
             raise CatalogError(f"catalog read failed on {self.url}: {_short(exc)}{_hint(exc)}") from exc
         return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
+    def blobs_of(self, shas: Sequence[str]) -> dict[str, tuple[str, str, int]]:
+        """:meth:`blob_of` of many digests in one read (see
+        :meth:`PackIndex.blobs_of <artifactstore.catalog.base.PackIndex.blobs_of>`)."""
+        wanted = list(dict.fromkeys(shas))
+        a = S.artifacts.c
+
+        def q(conn: sa.Connection) -> dict[str, tuple[str, str, int]]:
+            out: dict[str, tuple[str, str, int]] = {}
+            for i in range(0, len(wanted), _IN_CHUNK):
+                sel = (sa.select(a.sha256, a.blob_key, a.codec, a.stored_size).distinct()
+                       .where(a.sha256.in_(wanted[i : i + _IN_CHUNK])))
+                for sha, key, codec, stored in conn.execute(sel):
+                    out.setdefault(str(sha), (str(key), str(codec), int(stored)))
+            return out
+
+        if not wanted:
+            return {}
+        found: dict[str, tuple[str, str, int]] = self.read(q)
+        return found
+
     def referenced_blob_keys(self) -> set[str]:
         sel = sa.select(S.artifacts.c.blob_key).distinct()
         return set(self.read(lambda c: [r[0] for r in c.execute(sel)]))

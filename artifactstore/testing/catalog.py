@@ -1238,6 +1238,20 @@ class CatalogTests:
         assert packs.pack_rows() == sorted([(self._key(1), p1, 0, 10), (self._key(2), p1, 10, 5),
                                             (self._key(3, ".zst"), p2, 5, 7)])
 
+    def test_blobs_of_agrees_with_blob_of(self, packs: PackIndex, catalog: Catalog) -> None:
+        rows = [_row(f"n{i}", content=b"%d" % (i % 7)) for i in range(40)]
+        arts = catalog.insert_artifacts(rows)
+        never = hashlib.sha256(b"never stored").hexdigest()
+        absent = [hashlib.sha256(b"absent %d" % i).hexdigest() for i in range(600)]
+        shas = absent[:300] + [a.sha256 for a in arts] + [never] * 3 + absent[300:]
+        many = packs.blobs_of(shas * 2)  # repeats, and more digests than one statement takes
+        assert set(many) == {a.sha256 for a in arts}
+        for sha, found in many.items():
+            assert found == catalog.blob_of(sha)
+        catalog.delete_artifacts([a.id for a in arts if a.sha256 == arts[0].sha256])
+        assert arts[0].sha256 not in packs.blobs_of(shas)
+        assert packs.blobs_of([]) == {}
+
     def test_pack_index_moves_and_drops_a_pack(self, packs: PackIndex) -> None:
         old, new = "c" * 32, "d" * 32
         keys = [self._key(i) for i in range(600)]  # more than one statement's worth of parameters
